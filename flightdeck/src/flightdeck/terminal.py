@@ -1,0 +1,59 @@
+"""The one terminal wrapper for all rich output: messages, tables, progress.
+
+Data (tables, JSON) goes to stdout; messages and progress go to stderr, so that
+`flightdeck status --json | jq` stays clean. Without a terminal, progress becomes plain lines.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def info(message: str) -> None:
+    stderr.print(message)
+
+
+def success(message: str) -> None:
+    stderr.print(f"[green]✓[/green] {message}")
+
+
+def warning(message: str) -> None:
+    stderr.print(f"[yellow]![/yellow] {message}")
+
+
+def error(message: str) -> None:
+    stderr.print(f"[bold red]error:[/bold red] {message}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    stdout.print(table)
+
+
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on a terminal; one plain line otherwise."""
+    if stderr.is_terminal:
+        with stderr.status(message):
+            yield
+    else:
+        stderr.print(message)
+        yield

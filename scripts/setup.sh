@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# One idempotent setup for a fresh Debian/Ubuntu machine: Debian packages, uv and the locked
+# Python dependencies, npm packages and the Go-built tools. `make setup`, `make up` and
+# `make test` all call it; when everything is present it finishes in a few seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+STAMPS="$ROOT/.setup"
+mkdir -p "$STAMPS" "$ROOT/bin"
+
+UV_VERSION="0.13.9"
+# Debian packages: real servers for the local platform and its tests.
+APT_PACKAGES=(nginx-light prometheus prometheus-alertmanager openssl ca-certificates curl)
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+# stamp NAME FILE...: true when the inputs changed since the last successful step NAME.
+stamp_changed() {
+  local name="$1"; shift
+  local sum
+  sum="$(cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  [[ "$(cat "$STAMPS/$name" 2>/dev/null)" != "$sum" ]]
+}
+stamp_write() {
+  local name="$1"; shift
+  cat "$@" 2>/dev/null | sha256sum | cut -d' ' -f1 >"$STAMPS/$name"
+}
+
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+install_debian_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  step "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -q
+  # Packages such as nginx and prometheus start a system service on install; the platform runs
+  # its own instances on its own ports, so keep the system ones from starting.
+  local policy=/usr/sbin/policy-rc.d created=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+    created=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [[ $created -eq 1 ]] && as_root rm -f "$policy"
+  return 0
+}
+
+install_uv() {
+  export PATH="$HOME/.local/bin:$PATH"
+  if command -v uv >/dev/null && [[ "$(uv --version | cut -d' ' -f2)" == "$UV_VERSION" ]]; then
+    return 0
+  fi
+  step "installing uv $UV_VERSION"
+  python3 -m pip install --quiet --user --break-system-packages "uv==$UV_VERSION" 2>/dev/null ||
+    python3 -m pip install --quiet --user "uv==$UV_VERSION"
+}
+
+sync_python() {
+  if [[ -d .venv ]] && ! stamp_changed python uv.lock pyproject.toml app/backend/pyproject.toml flightdeck/pyproject.toml; then
+    return 0
+  fi
+  step "installing the locked Python dependencies (uv sync)"
+  uv sync --locked --all-packages --quiet
+  stamp_write python uv.lock pyproject.toml app/backend/pyproject.toml flightdeck/pyproject.toml
+}
+
+# Go-built tools: every line of tools/binaries.txt is "NAME PACKAGE", built from the module in
+# tools/ (versions pinned in tools/go.mod and tools/go.sum) into bin/NAME.
+build_go_tools() {
+  local inputs=(tools/go.mod tools/go.sum tools/binaries.txt)
+  mapfile -t sources < <(find tools -name '*.go' | sort)
+  local missing=0 name pkg
+  while read -r name pkg; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    [[ -x "bin/$name" ]] || missing=1
+  done <tools/binaries.txt
+  if [[ $missing -eq 0 ]] && ! stamp_changed go "${inputs[@]}" "${sources[@]}"; then
+    return 0
+  fi
+  command -v go >/dev/null || { echo "setup: Go is required to build the tools in tools/ (https://go.dev/dl/)" >&2; exit 1; }
+  # mongo-tools is pinned to a commit that the checksum database does not list; its hash is
+  # pinned in tools/go.sum instead.
+  export GONOSUMDB="github.com/mongodb/mongo-tools" GOFLAGS="-mod=readonly"
+  local mongo_tools_version
+  mongo_tools_version="$(cd tools && go list -m -f '{{.Version}}' github.com/mongodb/mongo-tools)"
+  # mongo-tools' main packages take their version through -X (unused by the other tools).
+  local ldflags="-s -w -X main.VersionStr=${mongo_tools_version} -X main.GitCommit=${mongo_tools_version##*-}"
+  while read -r name pkg; do
+    [[ -z "$name" || "$name" == \#* ]] && continue
+    step "building bin/$name (go build $pkg)"
+    (cd tools && go build -trimpath -ldflags "$ldflags" -o "../bin/$name" "$pkg")
+  done <tools/binaries.txt
+  stamp_write go "${inputs[@]}" "${sources[@]}"
+}
+
+# npm packages: every folder with a package-lock.json listed in the loop below gets `npm ci`.
+install_npm_packages() {
+  local dir
+  for dir in tools/node app/frontend; do
+    [[ -f "$dir/package-lock.json" ]] || continue
+    local key="npm-${dir//\//-}"
+    if [[ -d "$dir/node_modules" ]] && ! stamp_changed "$key" "$dir/package-lock.json"; then
+      continue
+    fi
+    command -v npm >/dev/null || { echo "setup: Node.js and npm are required" >&2; exit 1; }
+    step "installing npm packages in $dir (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    stamp_write "$key" "$dir/package-lock.json"
+  done
+}
+
+install_debian_packages
+install_uv
+sync_python
+build_go_tools
+install_npm_packages
