@@ -68,13 +68,25 @@ sync_python() {
   stamp_write python uv.lock pyproject.toml app/backend/pyproject.toml flightdeck/pyproject.toml
 }
 
-# Go-built tools: every line of tools/binaries.txt is "NAME PACKAGE", built from the module in
-# tools/ (versions pinned in tools/go.mod and tools/go.sum) into bin/NAME.
+# The chart's policy scanner (checkov) pins old versions of packages the workspace uses, so it
+# lives in its own locked project (charts/tools) with its own virtual environment.
+sync_chart_tools() {
+  if [[ -d charts/tools/.venv ]] && ! stamp_changed chart-tools charts/tools/uv.lock charts/tools/pyproject.toml; then
+    return 0
+  fi
+  step "installing the chart tools (uv sync in charts/tools)"
+  uv sync --locked --project charts/tools --quiet
+  stamp_write chart-tools charts/tools/uv.lock charts/tools/pyproject.toml
+}
+
+# Go-built tools: every line of tools/binaries.txt is "NAME PACKAGE [MODULE_DIR]", built from the
+# module in MODULE_DIR (default tools/; versions pinned in its go.mod and go.sum) into bin/NAME.
+# Helm has its own module (tools/helm) because its k8s.io graph conflicts with FerretDB's.
 build_go_tools() {
-  local inputs=(tools/go.mod tools/go.sum tools/binaries.txt)
+  local inputs=(tools/go.mod tools/go.sum tools/helm/go.mod tools/helm/go.sum tools/binaries.txt)
   mapfile -t sources < <(find tools -name '*.go' | sort)
-  local missing=0 name pkg
-  while read -r name pkg; do
+  local missing=0 name pkg dir
+  while read -r name pkg dir; do
     [[ -z "$name" || "$name" == \#* ]] && continue
     [[ -x "bin/$name" ]] || missing=1
   done <tools/binaries.txt
@@ -89,10 +101,16 @@ build_go_tools() {
   mongo_tools_version="$(cd tools && go list -m -f '{{.Version}}' github.com/mongodb/mongo-tools)"
   # mongo-tools' main packages take their version through -X (unused by the other tools).
   local ldflags="-s -w -X main.VersionStr=${mongo_tools_version} -X main.GitCommit=${mongo_tools_version##*-}"
-  while read -r name pkg; do
+  # helm prints its version from -X flags too (otherwise `helm version` says only "v3.13").
+  local helm_version
+  helm_version="$(cd tools/helm && go list -m -f '{{.Version}}' helm.sh/helm/v3)"
+  ldflags+=" -X helm.sh/helm/v3/internal/version.version=${helm_version}"
+  ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  while read -r name pkg dir; do
     [[ -z "$name" || "$name" == \#* ]] && continue
-    step "building bin/$name (go build $pkg)"
-    (cd tools && go build -trimpath -ldflags "$ldflags" -o "../bin/$name" "$pkg")
+    dir="${dir:-tools}"
+    step "building bin/$name (go build $pkg in $dir)"
+    (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$ROOT/bin/$name" "$pkg")
   done <tools/binaries.txt
   stamp_write go "${inputs[@]}" "${sources[@]}"
 }
@@ -116,5 +134,6 @@ install_npm_packages() {
 install_debian_packages
 install_uv
 sync_python
+sync_chart_tools
 build_go_tools
 install_npm_packages
