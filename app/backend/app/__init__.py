@@ -1,0 +1,1 @@
+"""The reference application that Flightdeck deploys: a notes API with file attachments."""

@@ -1,0 +1,124 @@
+"""The FastAPI application: `create_app(settings)`, and `app` for `uvicorn app.main:app`.
+
+Run one worker per process (`--workers 1`); scale with processes or pods. Each process is its
+own Prometheus target, so the metrics need no multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure, PyMongoError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+from app.api.deps import Backend, StartupState, inject_faults
+from app.api.routes import attachments, health, notes, version
+from app.core.config import Settings
+from app.core.logging import configure_logging, get_logger
+from app.crud import NoteRepository
+from app.db import Database
+from app.metrics import Metrics
+from app.middleware import RequestContextMiddleware
+from app.uploads import UploadStore
+
+log = get_logger(__name__)
+
+
+async def run_startup(backend: Backend) -> None:
+    """Wait for MongoDB and create the indexes, retrying with back-off until it works.
+
+    It runs in the background so that the process serves liveness (and a 503 startup and
+    readiness with the reason) while the database is down, instead of failing to start.
+    """
+    settings = backend.settings
+
+    def record_failure(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        backend.startup.reason = f"{type(error).__name__}: {error}"[:500]
+        log.warning("start-up attempt failed", attempt=state.attempt_number, reason=str(error))
+
+    def make_upload_dir() -> None:
+        settings.upload_dir.mkdir(parents=True, exist_ok=True)
+
+    async for attempt in AsyncRetrying(
+        wait=wait_exponential(multiplier=0.1, max=settings.startup_retry_max_seconds),
+        retry=retry_if_exception_type((PyMongoError, OSError, TimeoutError)),
+        before_sleep=record_failure,
+    ):
+        with attempt:
+            await backend.db.ping(settings.readiness_timeout_seconds)
+            await backend.db.ensure_indexes()
+            await anyio.to_thread.run_sync(make_upload_dir)
+    backend.startup.done = True
+    backend.startup.reason = ""
+    log.info("start-up finished")
+
+
+def _database_unavailable(request: Request, error: Exception) -> Response:
+    """A database outage or timeout is a 503 the client may retry; other errors stay 500."""
+    if isinstance(error, ConnectionFailure) or (isinstance(error, PyMongoError) and error.timeout):
+        log.warning("database unavailable", error=str(error), path=request.url.path)
+        return JSONResponse(
+            {"detail": "database unavailable, retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    raise error
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    metrics = Metrics(settings.app_version, settings.app_track, settings.app_commit)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings, metrics)
+        backend = Backend(
+            settings=settings,
+            metrics=metrics,
+            db=db,
+            notes=NoteRepository(db),
+            uploads=UploadStore(settings.upload_dir),
+            startup=StartupState(),
+        )
+        app.state.backend = backend
+        log.info("starting", version=settings.app_version, track=settings.app_track)
+        task = asyncio.create_task(run_startup(backend))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await db.close()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="Flightdeck notes",
+        version=settings.app_version,
+        lifespan=lifespan,
+        description="The reference application that Flightdeck deploys. See docs/backend.md.",
+    )
+    api = APIRouter(prefix="/api", dependencies=[Depends(inject_faults)])
+    api.include_router(notes.router)
+    api.include_router(attachments.router)
+    api.include_router(version.router)
+    app.include_router(api)
+    app.include_router(health.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    app.add_exception_handler(PyMongoError, _database_unavailable)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+app = create_app()
