@@ -11,12 +11,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from app.api.deps import Backend, StartupState, inject_faults
+from app.api.deps import Backend, StartupState
 from app.api.routes import attachments, health, notes, version
 from app.core.config import Settings
 from app.core.logging import configure_logging, get_logger
@@ -105,12 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="The reference application that Flightdeck deploys. See docs/backend.md.",
     )
-    api = APIRouter(prefix="/api", dependencies=[Depends(inject_faults)])
-    api.include_router(notes.router)
-    api.include_router(attachments.router)
-    api.include_router(version.router)
-    app.include_router(api)
-    app.include_router(health.router)
+    for module in (notes, attachments, version, health):
+        app.include_router(module.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

@@ -61,9 +61,9 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def wait_for_status(
-    client: httpx.AsyncClient, path: str, status: int, timeout: float = 20.0
+    client: httpx.AsyncClient, path: str, status: int, within: float = 20.0
 ) -> httpx.Response:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         response = await client.get(path)
         if response.status_code == status or time.monotonic() > deadline:

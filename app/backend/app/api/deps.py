@@ -9,7 +9,7 @@ from typing import Annotated
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from app.core.config import Settings
@@ -85,3 +85,15 @@ async def inject_faults(backend: BackendDep) -> None:
         await asyncio.sleep(settings.fault_latency_ms / 1000)
     if settings.fault_error_rate and random.random() < settings.fault_error_rate:  # noqa: S311
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "injected fault")
+
+
+API_PREFIX = "/api"
+
+
+def api_router(prefix: str, tag: str) -> APIRouter:
+    """A router under /api with fault injection.
+
+    The full prefix is given here, not at include time, so that each route's own path is the
+    complete template that the metrics label `route` carries.
+    """
+    return APIRouter(prefix=API_PREFIX + prefix, tags=[tag], dependencies=[Depends(inject_faults)])

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import HTTPException, Request, status
 from fastapi.responses import FileResponse
 
-from app.api.deps import AttachmentId, BackendDep, NoteId
+from app.api.deps import AttachmentId, BackendDep, NoteId, api_router
 from app.api.routes.notes import note_not_found
 from app.core.logging import get_logger
 from app.models import Attachment
 from app.uploads import FILE_FIELD, receive_upload
 
-router = APIRouter(prefix="/notes/{note_id}/attachments", tags=["attachments"])
+router = api_router("/notes/{note_id}/attachments", "attachments")
 log = get_logger(__name__)
 
 # The body is parsed by hand (streamed to disk), so its schema is declared for the OpenAPI

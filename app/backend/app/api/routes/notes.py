@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from app.api.deps import BackendDep, NoteId
+from app.api.deps import BackendDep, NoteId, api_router
 from app.crud import InvalidCursorError
 from app.models import Note, NoteCreate, NotePage, NoteUpdate
 
-router = APIRouter(prefix="/notes", tags=["notes"])
+router = api_router("/notes", "notes")
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"description": "No note with this id"}

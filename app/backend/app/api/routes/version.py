@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
-from app.api.deps import BackendDep
+from app.api.deps import BackendDep, api_router
 from app.models import Version
 
-router = APIRouter(tags=["version"])
+router = api_router("", "version")
 
 
 @router.get("/version")
