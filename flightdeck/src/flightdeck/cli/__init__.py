@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__, terminal
+from flightdeck.cli import platform
 from flightdeck.errors import FlightdeckError
 
 app = typer.Typer(
@@ -25,6 +26,9 @@ def root() -> None:
 def version() -> None:
     """Print flightdeck's version."""
     terminal.stdout.print(__version__)
+
+
+platform.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

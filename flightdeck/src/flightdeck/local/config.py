@@ -1,0 +1,130 @@
+"""The local platform's configuration file (`flightdeck.yaml`), with the document's defaults.
+
+Every field has a default; a file only lists what it changes. Unknown fields are errors, so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from flightdeck.config import load_yaml_model
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+DEFAULT_CONFIG_FILE = "flightdeck.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Ports(Strict):
+    """Fixed ports on 127.0.0.1 (backend replicas get free ports at start)."""
+
+    https: Port = 8443
+    http: Port = 8080
+    prometheus: Port = 9090
+    alertmanager: Port = 9093
+    receiver: Port = 9095
+    mongodb: Port = 27017
+
+
+class Backend(Strict):
+    replicas: int = Field(2, ge=1, le=10, description="stable replicas, one process and port each")
+    version: str = Field("1.0.0", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1)
+
+
+class RateLimit(Strict):
+    """Per client address, answering 429 beyond rate + burst."""
+
+    requests_per_second: int = Field(20, ge=1)
+    burst: int = Field(40, ge=0)
+
+
+class Canary(Strict):
+    """Routing by header and cookie, with ingress-nginx's values `always` and `never`."""
+
+    header: str = Field("X-Canary", pattern=r"^[A-Za-z0-9-]+$")
+    cookie: str = Field("canary", pattern=r"^[A-Za-z0-9_]+$")
+
+
+class Monitoring(Strict):
+    scrape_interval_seconds: int = Field(15, ge=1, le=300)
+    evaluation_interval_seconds: int = Field(15, ge=1, le=300)
+    retention: str = Field("15d", pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
+
+
+class Database(Strict):
+    """The embedded FerretDB by default; `uri` (or MONGODB_URI) points at an external MongoDB."""
+
+    uri: str | None = None
+    name: str = Field("flightdeck", pattern=r"^[A-Za-z0-9_-]{1,63}$")
+
+    @field_validator("uri")
+    @classmethod
+    def _mongodb_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+
+class Tls(Strict):
+    server_name: str = "localhost"
+    certificate_days: int = Field(90, ge=2, le=825, description="like Let's Encrypt: 90 days")
+    renew_before_days: int = Field(30, ge=1)
+
+    @model_validator(mode="after")
+    def _renew_inside_lifetime(self) -> Tls:
+        if self.renew_before_days >= self.certificate_days:
+            raise ValueError("renew_before_days must be less than certificate_days")
+        return self
+
+
+class PlatformConfig(Strict):
+    run_dir: Path = Path(".flightdeck")
+    ports: Ports = Ports()
+    backend: Backend = Backend()
+    rate_limit: RateLimit = RateLimit()
+    canary: Canary = Canary()
+    monitoring: Monitoring = Monitoring()
+    database: Database = Database()
+    tls: Tls = Tls()
+    ready_timeout_seconds: float = Field(60, gt=0)
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> PlatformConfig:
+        used: dict[int, str] = {}
+        for name, port in self.ports.model_dump().items():
+            if port in used:
+                raise ValueError(f"ports.{name} and ports.{used[port]} are both {port}")
+            used[port] = name
+        return self
+
+    @property
+    def mongodb_uri(self) -> str:
+        return self.database.uri or f"mongodb://127.0.0.1:{self.ports.mongodb}/"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database.uri is None
+
+
+def load_platform_config(path: Path | None, root: Path) -> PlatformConfig:
+    """Load the config file (default: ROOT/flightdeck.yaml if present) and resolve paths.
+
+    MONGODB_URI in the environment overrides `database.uri`, as the issue asks.
+    """
+    if path is None and (root / DEFAULT_CONFIG_FILE).exists():
+        path = root / DEFAULT_CONFIG_FILE
+    config = load_yaml_model(PlatformConfig, path)
+    updates: dict[str, object] = {}
+    if not config.run_dir.is_absolute():
+        updates["run_dir"] = (root / config.run_dir).resolve()
+    if env_uri := os.environ.get("MONGODB_URI"):
+        updates["database"] = Database(uri=env_uri, name=config.database.name)
+    return config.model_copy(update=updates) if updates else config

@@ -1,0 +1,43 @@
+"""The Workloads family: start, scale and stop a track of the backend at a version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from flightdeck.registry import Registry
+
+Track = Literal["stable", "canary", "blue", "green"]
+TRACKS: tuple[Track, ...] = ("stable", "canary", "blue", "green")
+
+
+@dataclass(frozen=True)
+class TrackSpec:
+    """What a track should run: a version label, a replica count and environment overrides."""
+
+    track: Track
+    version: str
+    replicas: int = 1
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class Workloads(Protocol):
+    def apply(self, spec: TrackSpec) -> None:
+        """Create or change a track (one replica at a time when it already runs)."""
+        ...
+
+    def remove(self, track: Track) -> None:
+        """Stop a track and forget it; removing an absent track does nothing."""
+        ...
+
+    def wait_ready(self, track: Track, timeout: float) -> None:
+        """Return when every replica of the track answers its readiness check."""
+        ...
+
+    def get(self, track: Track) -> TrackSpec | None:
+        """The track as it runs now, or None."""
+        ...
+
+
+workloads: Registry[Workloads] = Registry("workloads")
