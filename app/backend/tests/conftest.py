@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -78,3 +79,15 @@ async def client(make_settings: SettingsFactory) -> AsyncIterator[httpx.AsyncCli
         started = await wait_for_status(http, "/health/startup", 200)
         assert started.status_code == 200, started.text
         yield http
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the first sample of name whose labels include the given ones."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(3))
+    return None
