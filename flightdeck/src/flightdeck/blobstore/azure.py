@@ -8,6 +8,7 @@ blocks, which Azure never lists and discards after a week.
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -77,10 +78,8 @@ class AzureBlobStore:
             return
 
         def create() -> None:
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 self._container.create_container()
-            except ResourceExistsError:
-                pass
 
         self._call("create container", create)
         self._container_ready = True
@@ -161,9 +160,7 @@ class AzureBlobWriter:
             raise RuntimeError("write after commit or abort")
         block_id = base64.b64encode(f"{len(self._block_ids):012d}".encode()).decode()
         self._block_ids.append(block_id)
-        self._pending.append(
-            self._pool.submit(self._store.stage_block, self._key, block_id, block)
-        )
+        self._pending.append(self._pool.submit(self._store.stage_block, self._key, block_id, block))
         # Bounded memory: at most two blocks per worker are queued or in flight.
         while len(self._pending) >= 2 * self._store.concurrency:
             self._wait(self._pending.popleft())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__, terminal
-from flightdeck.cli import platform
+from flightdeck.cli import backup, platform
 from flightdeck.errors import FlightdeckError
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ def version() -> None:
 
 
 platform.register(app)
+app.add_typer(backup.app, name="backup")
 
 
 def main(argv: list[str] | None = None) -> None:
