@@ -106,6 +106,16 @@ build_go_tools() {
   helm_version="$(cd tools/helm && go list -m -f '{{.Version}}' helm.sh/helm/v3)"
   ldflags+=" -X helm.sh/helm/v3/internal/version.version=${helm_version}"
   ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  # ... and its default Kubernetes version (for `helm template` and `helm lint`) as its Makefile
+  # does: from the k8s.io/client-go version it is built with (v0.28 -> 1.28).
+  local client_go
+  client_go="$(cd tools/helm && go list -m -f '{{.Version}}' k8s.io/client-go)"
+  client_go="${client_go#v0.}"
+  local pkg_var
+  for pkg_var in pkg/lint/rules pkg/chartutil; do
+    ldflags+=" -X helm.sh/helm/v3/${pkg_var}.k8sVersionMajor=1"
+    ldflags+=" -X helm.sh/helm/v3/${pkg_var}.k8sVersionMinor=${client_go%%.*}"
+  done
   while read -r name pkg dir; do
     [[ -z "$name" || "$name" == \#* ]] && continue
     dir="${dir:-tools}"
