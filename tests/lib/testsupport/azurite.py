@@ -57,3 +57,9 @@ class Azurite:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self.process = None
+
+
+def start_azurite(data_dir: Path) -> Azurite:
+    server = Azurite(data_dir)
+    server.start()
+    return server
