@@ -35,7 +35,7 @@ spec:
       labels:
         {{- include "flightdeck.componentLabels" (dict "root" $root "component" "backend") | nindent 8 }}
         version: {{ .track }}
-        flightdeck.io/image-tag: {{ $tag | quote }}
+        flightdeck.io/image-tag: {{ $tag | replace "@" "_" | replace ":" "_" | trunc 63 | trimSuffix "_" | quote }}
     spec:
       serviceAccountName: {{ include "flightdeck.fullname" $root }}-backend
       automountServiceAccountToken: {{ $v.backend.serviceAccount.automountToken }}
