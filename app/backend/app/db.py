@@ -29,6 +29,12 @@ NOTES_INDEXES = [
 ]
 
 
+def describe(error: BaseException) -> str:
+    """A short one-line reason for health answers and logs (PyMongo's messages run to pages)."""
+    text = str(error).split(" (configured timeouts")[0].split(", Timeout:")[0].strip()
+    return f"{type(error).__name__}: {text or 'no answer in time'}"[:300]
+
+
 class Database:
     """One AsyncMongoClient per process, and the collections the API uses."""
 

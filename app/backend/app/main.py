@@ -21,7 +21,7 @@ from app.api.routes import attachments, health, notes, version
 from app.core.config import Settings
 from app.core.logging import configure_logging, get_logger
 from app.crud import NoteRepository
-from app.db import Database
+from app.db import Database, describe
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
 from app.uploads import UploadStore
@@ -39,8 +39,12 @@ async def run_startup(backend: Backend) -> None:
 
     def record_failure(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        backend.startup.reason = f"{type(error).__name__}: {error}"[:500]
-        log.warning("start-up attempt failed", attempt=state.attempt_number, reason=str(error))
+        backend.startup.reason = describe(error) if error else "unknown"
+        log.warning(
+            "start-up attempt failed",
+            attempt=state.attempt_number,
+            reason=backend.startup.reason,
+        )
 
     def make_upload_dir() -> None:
         settings.upload_dir.mkdir(parents=True, exist_ok=True)
@@ -62,7 +66,7 @@ async def run_startup(backend: Backend) -> None:
 def _database_unavailable(request: Request, error: Exception) -> Response:
     """A database outage or timeout is a 503 the client may retry; other errors stay 500."""
     if isinstance(error, ConnectionFailure) or (isinstance(error, PyMongoError) and error.timeout):
-        log.warning("database unavailable", error=str(error), path=request.url.path)
+        log.warning("database unavailable", reason=describe(error), path=request.url.path)
         return JSONResponse(
             {"detail": "database unavailable, retry later"},
             status_code=503,

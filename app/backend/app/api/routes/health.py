@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
 from app.api.deps import BackendDep
+from app.db import describe
 from app.models import HealthStatus
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -56,7 +57,7 @@ async def _readiness(backend: BackendDep) -> HealthStatus | JSONResponse:
         # pymongo.timeout bounds the server selection too; wait_for is the outer guarantee.
         await asyncio.wait_for(backend.db.ping(timeout), timeout + 0.5)
     except (PyMongoError, TimeoutError) as error:
-        reason = f"mongodb ping failed: {type(error).__name__}: {error}"[:500]
+        reason = f"mongodb ping failed: {describe(error)}"
         return _unavailable(HealthStatus(status="unavailable", reason=reason))
     return HealthStatus(status="ready")
 
