@@ -8,8 +8,8 @@ import pytest
 from flightdeck.backup.crypto import (
     HEADER_SIZE,
     TAG_SIZE,
-    Decryptor,
     DecryptError,
+    Decryptor,
     Encryptor,
     load_key,
 )

@@ -76,7 +76,7 @@ def test_put_get_list_prefix_delete(store: BlobStore) -> None:
 
 
 def test_unknown_store_name_is_refused() -> None:
-    with pytest.raises(ConfigError, match="unknown blob store 's3'.*azure, local"):
+    with pytest.raises(ConfigError, match=r"unknown blob store 's3'.*azure, local"):
         create_blobstore("s3")
 
 
