@@ -15,7 +15,12 @@ def test_helm_is_3_13() -> None:
 
 def test_every_documented_scenario_exists() -> None:
     assert set(SCENARIOS) == {
-        "default", "canary", "blue-green", "gateway-api", "external-mongodb", "monitoring-off"
+        "default",
+        "canary",
+        "blue-green",
+        "gateway-api",
+        "external-mongodb",
+        "monitoring-off",
     }
 
 

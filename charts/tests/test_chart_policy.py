@@ -39,9 +39,21 @@ def test_checkov_finds_nothing_unexplained(scenario: str, tmp_path: Path) -> Non
     manifest = tmp_path / f"{scenario}.yaml"
     manifest.write_text(result.stdout)
     scan = subprocess.run(
-        [str(CHECKOV), "-f", str(manifest), "--framework", "kubernetes", "--output", "json",
-         "--skip-check", ",".join(suppressions()), "--quiet"],
-        capture_output=True, text=True, check=False,
+        [
+            str(CHECKOV),
+            "-f",
+            str(manifest),
+            "--framework",
+            "kubernetes",
+            "--output",
+            "json",
+            "--skip-check",
+            ",".join(suppressions()),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     report = json.loads(scan.stdout)
     failed = report["results"]["failed_checks"] if isinstance(report, dict) else []
@@ -56,14 +68,32 @@ def test_checkov_fails_an_insecure_manifest(tmp_path: Path) -> None:
     manifest = tmp_path / "bad.yaml"
     manifest.write_text(
         yaml.safe_dump(
-            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "namespace": "x"},
-             "spec": {"containers": [{"name": "c", "image": "nginx:1",
-                                      "securityContext": {"privileged": True}}]}}
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "bad", "namespace": "x"},
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "nginx:1", "securityContext": {"privileged": True}}
+                    ]
+                },
+            }
         )
     )
     scan = subprocess.run(
-        [str(CHECKOV), "-f", str(manifest), "--framework", "kubernetes", "--output", "json",
-         "--quiet"], capture_output=True, text=True, check=False,
+        [
+            str(CHECKOV),
+            "-f",
+            str(manifest),
+            "--framework",
+            "kubernetes",
+            "--output",
+            "json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     ids = {f["check_id"] for f in json.loads(scan.stdout)["results"]["failed_checks"]}
     assert "CKV_K8S_16" in ids

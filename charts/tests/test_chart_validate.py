@@ -48,8 +48,8 @@ def test_validation_catches_a_wrong_field() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_only_known_custom_resources(scenario: str, rendered: Callable[[str], Rendered]) -> None:
-    builtin_groups = ("v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2")
-    builtin_groups += ("networking.k8s.io/v1", "rbac.authorization.k8s.io/v1")
+    builtin_groups = {"v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2"}
+    builtin_groups |= {"networking.k8s.io/v1", "rbac.authorization.k8s.io/v1"}
     for obj in rendered(scenario).objects:
         key = (obj["apiVersion"], obj["kind"])
         assert obj["apiVersion"] in builtin_groups or key in CRDS, key

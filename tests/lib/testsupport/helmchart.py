@@ -12,7 +12,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 HELM = ROOT / "bin" / "helm"
 CHART = ROOT / "charts" / "flightdeck"
-SCENARIOS = sorted(p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml"))
+SCENARIOS = sorted(
+    p.name.removesuffix("-values.yaml") for p in (CHART / "ci").glob("*-values.yaml")
+)
 NAMESPACE = "flightdeck"
 RELEASE = "fd"
 # The optional APIs the chart renders objects for only when the cluster has them.
@@ -56,9 +58,7 @@ def values_file(scenario: str) -> Path:
     return CHART / "ci" / f"{scenario}-values.yaml"
 
 
-def render(
-    scenario: str, *extra: str, api_versions: tuple[str, ...] = OPTIONAL_APIS
-) -> Rendered:
+def render(scenario: str, *extra: str, api_versions: tuple[str, ...] = OPTIONAL_APIS) -> Rendered:
     """`helm template` one ci/ scenario (plus extra flags); the objects, or an AssertionError."""
     args = ["template", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(values_file(scenario))]
     for api in api_versions:
@@ -83,7 +83,7 @@ def container(obj: dict[str, Any], name: str) -> dict[str, Any]:
     if obj["kind"] == "CronJob":
         spec = spec["jobTemplate"]["spec"]
     pod = spec if obj["kind"] == "Pod" else spec["template"]["spec"]
-    found = [c for c in pod["containers"] if c["name"] == name]
+    found: list[dict[str, Any]] = [c for c in pod["containers"] if c["name"] == name]
     assert found, f"no container {name} in {obj['kind']} {obj['metadata']['name']}"
     return found[0]
 
