@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.live import Live
 from rich.table import Table
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -57,3 +58,16 @@ def status(message: str) -> Iterator[None]:
     else:
         stderr.print(message)
         yield
+
+
+@contextmanager
+def live(render: Callable[[], RenderableType]) -> Iterator[Callable[[], None]]:
+    """A view redrawn in place on a terminal; the returned function redraws it.
+
+    Without a terminal nothing is redrawn: callers print plain lines instead.
+    """
+    if not stderr.is_terminal:
+        yield lambda: None
+        return
+    with Live(render(), console=stderr, refresh_per_second=4, transient=False) as view:
+        yield lambda: view.update(render())

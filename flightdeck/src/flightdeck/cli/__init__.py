@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__, terminal
-from flightdeck.cli import backup, platform
+from flightdeck.cli import backup, canary, platform
 from flightdeck.errors import FlightdeckError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ def version() -> None:
 
 platform.register(app)
 app.add_typer(backup.app, name="backup")
+app.add_typer(canary.app, name="canary")
 
 
 def main(argv: list[str] | None = None) -> None:

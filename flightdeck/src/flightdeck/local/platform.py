@@ -2,8 +2,8 @@
 
 Components: the database (embedded FerretDB unless an external MongoDB URI is configured), the
 backend stable track, nginx as the ingress, Prometheus, Alertmanager and the flightdeck receiver.
-`up()` is idempotent: it rewrites every configuration, lets supervisord restart only what changed, reloads the
-rest gracefully, and waits until each component answers its readiness check.
+`up()` is idempotent: it rewrites every configuration, lets supervisord restart only what changed,
+reloads the rest gracefully, and waits until each component answers its readiness check.
 """
 
 from __future__ import annotations

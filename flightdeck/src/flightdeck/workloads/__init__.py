@@ -35,6 +35,14 @@ class Workloads(Protocol):
         """Return when every replica of the track answers its readiness check."""
         ...
 
+    def ready(self, track: Track) -> bool:
+        """Whether every replica of the track runs and answers its readiness check now.
+
+        A replica that crashed is not ready even if it was restarted since: the canary's crash
+        must be seen by the controller.
+        """
+        ...
+
     def get(self, track: Track) -> TrackSpec | None:
         """The track as it runs now, or None."""
         ...

@@ -75,6 +75,24 @@ class SupervisorWorkloads:
         self.write_scrape_targets()
         self.context.supervisor.update()
 
+    def ready(self, track: Track) -> bool:
+        state = self.context.tracks.load().get(track)
+        if state is None:
+            return False
+        for replica in state.replicas:
+            info = self.context.supervisor.process(replica.name, replica.name)
+            if info is None or info["statename"] != "RUNNING":
+                return False
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{replica.port}/health/ready", timeout=2
+                ) as response:
+                    if response.status != 200:
+                        return False
+            except OSError:
+                return False
+        return True
+
     def wait_ready(self, track: Track, timeout: float) -> None:
         state = self.context.tracks.load().get(track)
         if state is None:
@@ -111,6 +129,8 @@ class SupervisorWorkloads:
             environment=env,
             directory=repo_root(),
             stop_wait_seconds=30,
+            # A canary that crashes stays down, so that the rollout controller sees the crash.
+            autorestart=spec.track != "canary",
         )
 
     def _wait_replica_ready(self, replica: Replica, timeout: float) -> None:

@@ -1,0 +1,144 @@
+"""The rollout spec: a YAML file validated by pydantic, with the architecture document's defaults.
+
+Stages (document, "Canary deployment workflow"): 10% for 15 minutes with a Prometheus query every
+minute, then 25% for 10 minutes, 50% for 15 minutes, then promotion at 100%. Rollback triggers:
+canary error rate > 5%, canary P95 > 2 s, error rate more than 3 points above stable's, P95 more
+than 1.5x stable's, and the canary's memory or CPU above limits (the document's backend limits:
+512Mi, 1000m). Every duration accepts `90s`, `15m`, `1h`, `500ms` or a number of seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from flightdeck.config import load_yaml_model
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def _parse_duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration (examples: 30s, 15m, 1h, 500ms)")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds * 1000)}ms"
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Step(Strict):
+    weight: int = Field(ge=1, le=99, description="percent of traffic to the canary")
+    hold: Duration = Field(description="how long the weight stays while the analysis passes")
+
+
+class Thresholds(Strict):
+    max_error_rate: float = Field(0.05, gt=0, le=1, description="canary 5xx share")
+    max_p95_seconds: float = Field(2.0, gt=0)
+    max_error_rate_increase: float = Field(
+        0.03, ge=0, le=1, description="canary error rate minus stable's (0.03 = 3 points)"
+    )
+    max_p95_ratio: float = Field(1.5, gt=1, description="canary P95 / stable P95")
+    p95_ratio_floor_seconds: float = Field(
+        0.1, ge=0, description="the ratio is judged only above this canary P95 (below is noise)"
+    )
+    max_memory_bytes: int = Field(512 * 1024 * 1024, gt=0, description="resident memory")
+    max_cpu_cores: float = Field(1.0, gt=0)
+
+
+class Inconclusive(Strict):
+    """What repeated windows without enough data lead to."""
+
+    policy: Literal["pause", "rollback"] = "pause"
+    limit: int = Field(3, ge=1, description="consecutive inconclusive windows before the policy")
+
+
+class Analysis(Strict):
+    interval: Duration = Field(timedelta(minutes=1), description="how often Prometheus is queried")
+    window: Duration | None = Field(
+        None, description="the PromQL rate window; default: the interval (at least 2 scrapes)"
+    )
+    min_requests: int = Field(20, ge=1, description="canary requests per window for a verdict")
+    thresholds: Thresholds = Thresholds()
+    inconclusive: Inconclusive = Inconclusive()
+
+    @property
+    def rate_window(self) -> timedelta:
+        return self.window or self.interval
+
+
+class SmokeTests(Strict):
+    enabled: bool = True
+    timeout: Duration = Field(timedelta(seconds=10), description="per request")
+
+
+class Timeouts(Strict):
+    canary_ready: Duration = timedelta(minutes=5)
+    stable_ready: Duration = timedelta(minutes=5)
+
+
+class Notifications(Strict):
+    """Apprise URLs (slack://, mailto://, pagerduty://, json://...) and where incidents go."""
+
+    urls: list[str] = Field(default_factory=list)
+    incidents: Literal["jsonl", "github", "pagerduty"] = "jsonl"
+    github_repository: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
+
+    @model_validator(mode="after")
+    def _github_needs_repository(self) -> Notifications:
+        if self.incidents == "github" and not self.github_repository:
+            raise ValueError("incidents: github needs github_repository (owner/name)")
+        return self
+
+
+DEFAULT_STEPS = (
+    Step(weight=10, hold=timedelta(minutes=15)),
+    Step(weight=25, hold=timedelta(minutes=10)),
+    Step(weight=50, hold=timedelta(minutes=15)),
+)
+
+
+class RolloutSpec(Strict):
+    name: str = Field("backend", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    steps: list[Step] = Field(default_factory=lambda: list(DEFAULT_STEPS), min_length=1)
+    analysis: Analysis = Analysis()
+    smoke_tests: SmokeTests = SmokeTests()
+    timeouts: Timeouts = Timeouts()
+    notifications: Notifications = Notifications()
+
+    @model_validator(mode="after")
+    def _weights_increase(self) -> RolloutSpec:
+        weights = [step.weight for step in self.steps]
+        if weights != sorted(set(weights)):
+            raise ValueError(f"steps: weights must strictly increase, got {weights}")
+        return self
+
+
+def load_rollout_spec(path: Path | None) -> RolloutSpec:
+    return load_yaml_model(RolloutSpec, path)

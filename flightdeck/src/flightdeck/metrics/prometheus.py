@@ -1,0 +1,44 @@
+"""MetricsProvider over Prometheus' HTTP API (instant queries)."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+
+from flightdeck.errors import PermanentError, RetryableError
+from flightdeck.metrics import providers
+
+
+@providers.register("prometheus")
+class PrometheusProvider:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def query(self, expression: str) -> float | None:
+        try:
+            response = httpx.get(
+                f"{self.url}/api/v1/query", params={"query": expression}, timeout=self.timeout
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableError(f"Prometheus at {self.url} did not answer: {exc}") from exc
+        if response.status_code == 400:
+            raise PermanentError(f"Prometheus rejected the query {expression!r}: {response.text}")
+        if response.status_code != 200:
+            raise RetryableError(f"Prometheus answered {response.status_code}: {response.text}")
+        data = response.json()["data"]
+        if data["resultType"] == "scalar":
+            values = [data["result"][1]]
+        elif data["resultType"] == "vector":
+            values = [sample["value"][1] for sample in data["result"]]
+        else:
+            raise PermanentError(f"the query {expression!r} gives a {data['resultType']}")
+        if not values:
+            return None
+        if len(values) > 1:
+            raise PermanentError(
+                f"the query {expression!r} gives {len(values)} series; aggregate it to one"
+            )
+        value = float(values[0])
+        return None if math.isnan(value) else value

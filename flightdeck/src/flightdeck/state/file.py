@@ -1,0 +1,80 @@
+"""StateStore in a directory: `<name>.json` replaced atomically, `<name>.lock` held with flock.
+
+flock is released by the kernel when the holder dies, so a killed controller never leaves a stale
+lock behind; the lock file records the holder's pid for the error message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flightdeck.files import write_atomically
+from flightdeck.state import LockedError, stores
+
+
+@stores.register("file")
+class FileStateStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, name: str, suffix: str) -> Path:
+        return self.directory / f"{name}{suffix}"
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        path = self._path(name, ".json")
+        if not path.exists():
+            return None
+        record: dict[str, Any] = json.loads(path.read_text())
+        return record
+
+    def save(self, name: str, record: dict[str, Any]) -> None:
+        write_atomically(
+            self._path(name, ".json"), json.dumps(record, indent=2, default=str) + "\n"
+        )
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._path(name, ".lock")
+        handle = path.open("a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                raise LockedError(
+                    f"rollout {name!r} is driven by another controller (pid {holder}); "
+                    "use `flightdeck canary status` to follow it"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def request(self, name: str, action: str) -> None:
+        path = self._path(name, ".requests")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.write(action + "\n")
+
+    def take_requests(self, name: str) -> list[str]:
+        path = self._path(name, ".requests")
+        if not path.exists():
+            return []
+        with path.open("r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            actions = [line.strip() for line in handle if line.strip()]
+            handle.seek(0)
+            handle.truncate()
+        return actions
