@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
+
+_HANDLER_NAME = "app-json-stdout"
+
+
+class _StdoutHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever sys.stdout is when a record is emitted, not when it was configured."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout  # not setStream(): it flushes the old, maybe closed, stream
+        super().emit(record)
+
 
 _SHARED_PROCESSORS: list[structlog.typing.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -21,7 +33,11 @@ _SHARED_PROCESSORS: list[structlog.typing.Processor] = [
 
 
 def configure_logging(level: str) -> None:
-    """Send structlog and stdlib logging to stdout as JSON at the given level."""
+    """Send structlog and stdlib logging to stdout as JSON at the given level.
+
+    Idempotent: calling it again (one call per app instance) replaces only its own handler,
+    so handlers installed by others (pytest's log capture) stay.
+    """
     structlog.configure(
         processors=[
             *_SHARED_PROCESSORS,
@@ -40,10 +56,13 @@ def configure_logging(level: str) -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler(sys.stdout)
+    handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers = [handler]
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error"):
         uvicorn_logger = logging.getLogger(name)
