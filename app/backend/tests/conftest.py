@@ -73,9 +73,14 @@ async def wait_for_status(
 
 
 @pytest.fixture
-async def client(make_settings: SettingsFactory) -> AsyncIterator[httpx.AsyncClient]:
-    """The app, started (indexes created) on FerretDB."""
-    async with serve(create_app(make_settings())) as http:
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with `settings`, started (indexes created) on FerretDB."""
+    async with serve(create_app(settings)) as http:
         started = await wait_for_status(http, "/health/startup", 200)
         assert started.status_code == 200, started.text
         yield http

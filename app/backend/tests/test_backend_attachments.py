@@ -204,3 +204,30 @@ async def test_unknown_note_or_attachment_is_404(client: httpx.AsyncClient) -> N
     bad = await client.get(f"/api/notes/{note_id}/attachments/zzz")
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["path", "attachment_id"]
+
+
+async def test_upload_racing_a_delete_of_its_note_leaves_no_file(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    note_id = await new_note(client)
+    boundary = "raceboundary"
+    deleted: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="r.bin"\r\n\r\n'
+        ).encode()
+        yield b"z" * 1000
+        # The note goes away while its attachment is still arriving.
+        deleted.append((await client.delete(f"/api/notes/{note_id}")).status_code)
+        yield b"z" * 1000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = await client.post(
+        f"/api/notes/{note_id}/attachments",
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert deleted == [204]
+    assert response.status_code == 404
+    assert stored_files(tmp_path / "uploads") == []

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pymongo import MongoClient
+
+from app.core.config import Settings
+from testsupport.ferretdb import FerretDB
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -119,3 +123,12 @@ async def test_list_rejects_bad_parameters(
     response = await client.get("/api/notes", params=params)
     assert response.status_code == 422
     assert ["query", field] in error_locations(response)
+
+
+async def test_indexes_are_created_at_start_up(
+    client: httpx.AsyncClient, ferretdb: FerretDB, settings: Settings
+) -> None:
+    assert (await client.get("/health/startup")).status_code == 200
+    with MongoClient(ferretdb.uri) as mongo:
+        indexes = mongo[settings.mongodb_database]["notes"].index_information()
+    assert indexes["created_desc"]["key"] == [("created_at", -1), ("_id", -1)]
