@@ -1,5 +1,6 @@
 """Fixtures for every test suite in the repository (see testsupport/ for the helpers)."""
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,3 +32,15 @@ def ferretdb_factory(tmp_path: Path) -> Iterator[Callable[[], FerretDB]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_from_a_running_platform() -> Iterator[None]:
+    """Tests never read a developer's running platform settings (.flightdeck/backup.env)."""
+    previous = os.environ.get("FLIGHTDECK_BACKUP_ENV_FILE")
+    os.environ["FLIGHTDECK_BACKUP_ENV_FILE"] = ""
+    yield
+    if previous is None:
+        del os.environ["FLIGHTDECK_BACKUP_ENV_FILE"]
+    else:
+        os.environ["FLIGHTDECK_BACKUP_ENV_FILE"] = previous

@@ -13,11 +13,11 @@ from flightdeck.engine.spec import RolloutSpec
 from flightdeck.errors import ConfigError
 from flightdeck.local.config import load_platform_config
 from flightdeck.local.context import LocalContext
-from flightdeck.local.layout import repo_root
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import IncidentSink, incident_sinks
 from flightdeck.notify import incidents as _incident_sinks  # noqa: F401  (registers the sinks)
 from flightdeck.notify.apprise_notifier import AppriseNotifier
+from flightdeck.paths import repo_root
 from flightdeck.registry import Registry
 from flightdeck.routers.nginx import LocalNginxRouter
 from flightdeck.state.file import FileStateStore

@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from bson import json_util
@@ -20,9 +19,9 @@ from pymongo.uri_parser import parse_uri
 
 from flightdeck.backup.archive import CollectionDigest, hash_documents
 from flightdeck.errors import ConfigError, PermanentError, RetryableError
+from flightdeck.paths import repo_bin
 
 DbClient = MongoClient[RawBSONDocument]
-REPO_ROOT = Path(__file__).resolve().parents[4]
 STDERR_TAIL = 2000
 
 
@@ -34,16 +33,15 @@ class ServerInfo:
 
 
 def resolve_tool(name: str) -> str:
-    """`name` as a path, on PATH, or in the repository's bin/ (where setup builds it)."""
+    """`name` as a path, else the repository's bin/ (where setup builds it), else PATH."""
     if os.sep in name:
         if not os.access(name, os.X_OK):
             raise ConfigError(f"{name} is not an executable file")
         return name
-    found = shutil.which(name) or (
-        str(REPO_ROOT / "bin" / name) if (REPO_ROOT / "bin" / name).exists() else None
-    )
+    pinned = repo_bin(name)  # the version pinned in tools/go.mod wins over one on PATH
+    found = str(pinned) if pinned.exists() else shutil.which(name)
     if found is None:
-        raise ConfigError(f"{name} not found on PATH nor in {REPO_ROOT / 'bin'}: run `make setup`")
+        raise ConfigError(f"{name} not found in {pinned.parent} nor on PATH: run `make setup`")
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError
@@ -9,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flightdeck.config import describe_validation_error
 from flightdeck.errors import ConfigError
+from flightdeck.paths import repo_root
 
 
 class BackupSettings(BaseSettings):
@@ -36,9 +38,32 @@ class BackupSettings(BaseSettings):
     mongorestore: str = "mongorestore"
 
 
+ENV_FILE_VARIABLE = "FLIGHTDECK_BACKUP_ENV_FILE"
+
+
+def platform_env_file() -> Path | None:
+    """The settings file of the local platform, so backups work there without exports.
+
+    FLIGHTDECK_BACKUP_ENV_FILE names another file, or none when empty; by default the file that
+    `flightdeck up` writes in the checkout's run directory, when it exists. Variables in the
+    environment win over the file.
+    """
+    explicit = os.environ.get(ENV_FILE_VARIABLE)
+    if explicit is not None:
+        if not explicit:
+            return None
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{ENV_FILE_VARIABLE}={explicit}: no such file")
+        return path
+    default = repo_root() / ".flightdeck" / "backup.env"
+    return default if default.is_file() else None
+
+
 def load_settings(**overrides: object) -> BackupSettings:
     """Settings from the environment plus CLI overrides, or a ConfigError naming the field."""
+    values = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return BackupSettings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        return BackupSettings(_env_file=platform_env_file(), **values)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error("backup settings", exc)) from None

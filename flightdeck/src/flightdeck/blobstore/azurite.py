@@ -12,9 +12,10 @@ import base64
 import secrets
 from pathlib import Path
 
+from flightdeck.paths import repo_root
+
 DEFAULT_ACCOUNT = "flightdeck"
-REPO_ROOT = Path(__file__).resolve().parents[4]
-AZURITE_BLOB = REPO_ROOT / "tools" / "node" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_BLOB = repo_root() / "tools" / "node" / "node_modules" / ".bin" / "azurite-blob"
 
 
 def generate_account_key() -> str:

@@ -13,8 +13,8 @@ from flightdeck import terminal
 from flightdeck.errors import ConfigError
 from flightdeck.local.config import DEFAULT_CONFIG_FILE, load_platform_config
 from flightdeck.local.context import LocalContext
-from flightdeck.local.layout import repo_root
 from flightdeck.local.platform import LocalPlatform
+from flightdeck.paths import repo_root
 
 ConfigOption = Annotated[
     Path | None,

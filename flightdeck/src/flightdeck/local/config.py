@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flightdeck.config import load_yaml_model
@@ -31,6 +32,7 @@ class Ports(Strict):
     alertmanager: Port = 9093
     receiver: Port = 9095
     mongodb: Port = 27017
+    azurite: Port = 10000
 
 
 class Backend(Strict):
@@ -73,6 +75,24 @@ class Database(Strict):
         return value
 
 
+class Backup(Strict):
+    """Scheduled backups to Azurite (the local blob endpoint) unless a connection string is set."""
+
+    enabled: bool = True
+    schedule: str = Field("0 */6 * * *", description="cron expression; the document's 6 hours")
+    azure_connection_string_env: str = Field(
+        "FLIGHTDECK_BACKUP_AZURE_CONNECTION_STRING",
+        description="the variable holding a real Azure connection string (never in this file)",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression")
+        return value
+
+
 class Tls(Strict):
     server_name: str = "localhost"
     certificate_days: int = Field(90, ge=2, le=825, description="like Let's Encrypt: 90 days")
@@ -94,6 +114,7 @@ class PlatformConfig(Strict):
     monitoring: Monitoring = Monitoring()
     database: Database = Database()
     tls: Tls = Tls()
+    backup: Backup = Backup()
     ready_timeout_seconds: float = Field(60, gt=0)
 
     @model_validator(mode="after")
@@ -112,6 +133,11 @@ class PlatformConfig(Strict):
     @property
     def embedded_database(self) -> bool:
         return self.database.uri is None
+
+    @property
+    def azure_connection_string(self) -> str | None:
+        """A real Azure Blob connection string from the environment, or None for Azurite."""
+        return os.environ.get(self.backup.azure_connection_string_env) or None
 
 
 def load_platform_config(path: Path | None, root: Path) -> PlatformConfig:

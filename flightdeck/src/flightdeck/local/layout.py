@@ -7,15 +7,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from flightdeck import __file__ as _package_file
-
 # A UNIX socket path must fit in sockaddr_un (108 bytes on Linux).
 _MAX_SOCKET_PATH = 100
-
-
-def repo_root() -> Path:
-    """The checkout flightdeck runs from (monitoring/, bin/ and app/ live there)."""
-    return Path(_package_file).resolve().parents[3]
 
 
 @dataclass(frozen=True)

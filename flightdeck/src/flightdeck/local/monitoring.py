@@ -15,7 +15,7 @@ import yaml
 
 from flightdeck.files import write_atomically
 from flightdeck.local.context import LocalContext
-from flightdeck.local.layout import repo_root
+from flightdeck.paths import repo_root
 
 DEFAULT_RECEIVER = "flightdeck"
 

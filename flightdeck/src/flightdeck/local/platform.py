@@ -24,15 +24,19 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from flightdeck import terminal
+from flightdeck.blobstore.azurite import DEFAULT_ACCOUNT, azurite_command, azurite_environment
 from flightdeck.errors import FlightdeckError, PermanentError
+from flightdeck.local.backup import azurite_account_key, backup_environment, write_backup_env
 from flightdeck.local.context import LocalContext
-from flightdeck.local.layout import repo_root
 from flightdeck.local.monitoring import write_monitoring_configs
 from flightdeck.local.supervisor import Program
 from flightdeck.local.tls import TlsFiles, ensure_certificate
+from flightdeck.paths import repo_root
 from flightdeck.routers.nginx import NGINX_GROUP, LocalNginxRouter, nginx_executable
 from flightdeck.workloads import TrackSpec
 from flightdeck.workloads.local import SupervisorWorkloads
+
+OPTIONAL_COMPONENTS = ("database", "azurite", "backup-scheduler")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,14 @@ def _http_ok(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, f"HTTP {exc.code}"
     except OSError as exc:
         return False, str(getattr(exc, "reason", exc))
+
+
+def _tcp_ok(port: int) -> tuple[bool, str]:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            return True, "accepting connections"
+    return False, f"nothing listens on {port}"
 
 
 def _mongo_ok(uri: str) -> tuple[bool, str]:
@@ -137,6 +149,22 @@ class LocalPlatform:
                 stop_signal="QUIT",
             ),
         }
+        if config.backup.enabled:
+            if config.azure_connection_string is None:
+                programs["azurite"] = Program(
+                    name="azurite",
+                    command=azurite_command(run_dir.data / "azurite", config.ports.azurite),
+                    environment=azurite_environment(
+                        DEFAULT_ACCOUNT, azurite_account_key(self.context)
+                    ),
+                    directory=run_dir.root,
+                )
+            programs["backup-scheduler"] = Program(
+                name="backup-scheduler",
+                command=[python, "-m", "flightdeck", "backup", "schedule"],
+                environment=backup_environment(self.context),
+                directory=run_dir.root,
+            )
         if config.embedded_database:
             binary = root / "bin" / "ferretdb-runner"
             if not binary.exists():
@@ -165,12 +193,22 @@ class LocalPlatform:
         }
         if self.config.embedded_database:
             checks["database"] = lambda: _mongo_ok(self.config.mongodb_uri)
+        if self.config.backup.enabled:
+            if self.config.azure_connection_string is None:
+                checks["azurite"] = partial(_tcp_ok, self.config.ports.azurite)
+            checks["backup-scheduler"] = partial(self._running, "backup-scheduler")
         for state in self.context.tracks.load().values():
             for replica in state.replicas:
                 checks[replica.name] = partial(
                     _http_ok, f"http://127.0.0.1:{replica.port}/health/ready"
                 )
         return checks
+
+    def _running(self, name: str) -> tuple[bool, str]:
+        info = self.supervisor.process(name, name)
+        if info is None or info["statename"] != "RUNNING":
+            return False, "not running"
+        return True, f"running since {time.strftime('%H:%M:%S', time.localtime(info['start']))}"
 
     def _nginx_check(self) -> tuple[bool, str]:
         served = self.router.served_generation()
@@ -211,9 +249,11 @@ class LocalPlatform:
         write_monitoring_configs(self.context)
         self.supervisor.write_main_config()
         was_running = self.supervisor.is_running()
-        if not self.config.embedded_database:
-            self.supervisor.remove_group("database")
-        for name in ("database", "prometheus", "alertmanager", "receiver"):
+        for name in OPTIONAL_COMPONENTS:
+            if name not in programs:
+                self.supervisor.remove_group(name)
+        write_backup_env(self.context)
+        for name in ("database", "azurite", "prometheus", "alertmanager", "receiver"):
             if name in programs:
                 self.supervisor.write_group(name, [programs[name]])
         with _step("supervisord"):
@@ -224,8 +264,16 @@ class LocalPlatform:
             with _step("database (FerretDB)"):
                 self._wait("database", checks["database"])
         with _step(f"backend stable track ({self.config.backend.replicas} replicas)"):
+            # The stable version is the config's only at first: after a promotion, the running
+            # version is the stable one, and `up` must not roll it back.
+            running = self.workloads.get("stable")
             self.workloads.apply(
-                TrackSpec("stable", self.config.backend.version, self.config.backend.replicas)
+                TrackSpec(
+                    "stable",
+                    running.version if running else self.config.backend.version,
+                    self.config.backend.replicas,
+                    running.env if running else {},
+                )
             )
             self.workloads.wait_ready("stable", self.config.ready_timeout_seconds)
         with _step("nginx ingress"):
@@ -240,9 +288,15 @@ class LocalPlatform:
         if was_running:
             for name in ("prometheus", "alertmanager"):
                 self.supervisor.signal(name, name, "HUP")
-        for name in ("prometheus", "alertmanager", "receiver"):
-            with _step(name):
-                self._wait(name, checks[name])
+        for name in ("prometheus", "alertmanager", "receiver", "azurite"):
+            if name in checks:
+                with _step(name):
+                    self._wait(name, checks[name])
+        if "backup-scheduler" in programs:
+            with _step(f"backup schedule ({self.config.backup.schedule})"):
+                self.supervisor.write_group("backup-scheduler", [programs["backup-scheduler"]])
+                self.supervisor.update()
+                self._wait("backup-scheduler", checks["backup-scheduler"])
 
     def _check_ports_free(self) -> None:
         """Before starting anything, name a fixed port that something else already holds."""
@@ -251,6 +305,8 @@ class LocalPlatform:
         ports = self.config.ports.model_dump()
         if not self.config.embedded_database:
             ports.pop("mongodb")
+        if not self.config.backup.enabled or self.config.azure_connection_string:
+            ports.pop("azurite")
         for name, port in ports.items():
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -272,6 +328,7 @@ class LocalPlatform:
             "prometheus": ports.prometheus,
             "alertmanager": ports.alertmanager,
             "receiver": ports.receiver,
+            "azurite": ports.azurite,
             NGINX_GROUP: ports.https,
         }
         for state in self.context.tracks.load().values():

@@ -17,9 +17,9 @@ import urllib.request
 from flightdeck.errors import RetryableError
 from flightdeck.files import write_atomically
 from flightdeck.local.context import LocalContext, Replica, TrackState
-from flightdeck.local.layout import repo_root
 from flightdeck.local.ports import free_port
 from flightdeck.local.supervisor import Program
+from flightdeck.paths import repo_root
 from flightdeck.workloads import Track, TrackSpec, workloads
 
 
