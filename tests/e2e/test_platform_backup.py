@@ -46,7 +46,9 @@ def test_backup_verify_and_restore_into_a_new_database(platform: LocalPlatform) 
     verified = backup_cli(platform, "verify", backup_id, "--from", "azure")
     assert verified.returncode == 0, verified.stderr
 
-    restored = backup_cli(platform, "restore", backup_id, "--to", "restored_copy", "--from", "azure")
+    restored = backup_cli(
+        platform, "restore", backup_id, "--to", "restored_copy", "--from", "azure"
+    )
     assert restored.returncode == 0, restored.stderr
     assert "RTO" in restored.stdout + restored.stderr
 

@@ -1,0 +1,256 @@
+"""The rollout state machine, driven tick by tick with a controllable clock.
+
+The controller is real, and so are its state store (files) and incident sink (JSON lines); the
+routing, workloads and metrics are small in-memory stand-ins so that each decision can be staged.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flightdeck.engine.analysis import build_queries
+from flightdeck.engine.controller import Controller, Target
+from flightdeck.engine.smoke import SmokeResult
+from flightdeck.engine.spec import RolloutSpec
+from flightdeck.errors import ConfigError
+from flightdeck.notify.incidents import JsonlIncidents
+from flightdeck.routers import Routing
+from flightdeck.state import LockedError
+from flightdeck.state.file import FileStateStore
+from flightdeck.workloads import Track, TrackSpec
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routing = Routing()
+        self.history: list[Routing] = []
+
+    def apply(self, routing: Routing) -> None:
+        self.routing = routing
+        self.history.append(routing)
+
+    def current(self) -> Routing:
+        return self.routing
+
+
+class Workloads:
+    def __init__(self) -> None:
+        self.tracks: dict[Track, TrackSpec] = {"stable": TrackSpec("stable", "1.0.0", 2)}
+        self.crashed = False
+
+    def apply(self, spec: TrackSpec) -> None:
+        self.tracks[spec.track] = spec
+
+    def remove(self, track: Track) -> None:
+        self.tracks.pop(track, None)
+
+    def wait_ready(self, track: Track, timeout: float) -> None:
+        assert track in self.tracks
+
+    def ready(self, track: Track) -> bool:
+        return track in self.tracks and not (track == "canary" and self.crashed)
+
+    def get(self, track: Track) -> TrackSpec | None:
+        return self.tracks.get(track)
+
+
+class Metrics:
+    """Healthy numbers by default; `canary` overrides a query's value (None = no data)."""
+
+    def __init__(self, spec: RolloutSpec) -> None:
+        self.window = spec.analysis.rate_window
+        self.canary: dict[str, float | None] = {
+            "requests": 100,
+            "error_rate": 0.0,
+            "p95_seconds": 0.05,
+            "memory_bytes": 1e8,
+            "cpu_cores": 0.1,
+        }
+
+    def query(self, expression: str) -> float | None:
+        for track, version in (("canary", "2.0.0"), ("stable", None)):
+            for name, query in build_queries(track, version, self.window).items():
+                if query == expression:
+                    return (
+                        self.canary[name]
+                        if track == "canary"
+                        else {"error_rate": 0.0, "p95_seconds": 0.05}.get(name)
+                    )
+        raise AssertionError(f"unexpected query {expression}")
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def notify(self, title: str, body: str, severity: str) -> None:
+        self.sent.append((severity, title))
+
+
+SPEC = RolloutSpec.model_validate(
+    {
+        "steps": [{"weight": 10, "hold": "60s"}, {"weight": 50, "hold": "60s"}],
+        "analysis": {"interval": "30s", "inconclusive": {"policy": "pause", "limit": 2}},
+    }
+)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> tuple[Controller, Router, Workloads, Metrics, Notifier, Clock, Path]:
+    clock, router, workloads, metrics, notifier = (
+        Clock(),
+        Router(),
+        Workloads(),
+        Metrics(SPEC),
+        Notifier(),
+    )
+    incidents = tmp_path / "incidents.jsonl"
+    target = Target(
+        router=router,
+        workloads=workloads,
+        metrics=metrics,
+        state=FileStateStore(tmp_path / "state"),
+        notifier=notifier,
+        incidents=JsonlIncidents(incidents),
+        smoke=lambda version: [SmokeResult(f"test {n}", True, "ok") for n in range(5)],
+        metrics_dir=tmp_path / "metrics",
+    )
+    return Controller(target, clock), router, workloads, metrics, notifier, clock, incidents
+
+
+def run_for(controller: Controller, clock: Clock, seconds: int, step: int = 10) -> str:
+    phase = controller.tick("backend").phase
+    for _ in range(seconds // step):
+        clock.advance(step)
+        phase = controller.tick("backend").phase
+    return phase
+
+
+def test_a_healthy_canary_goes_through_every_step_and_is_promoted(rig) -> None:
+    controller, router, workloads, _, notifier, clock, _ = rig
+    controller.start(SPEC, "2.0.0", {"FEATURE": "on"})
+    assert run_for(controller, clock, 200) == "Succeeded"
+    weights = [routing.canary_weight for routing in router.history]
+    assert weights == [0, 10, 50, 100, 0]
+    assert router.routing == Routing()
+    assert workloads.tracks == {"stable": TrackSpec("stable", "2.0.0", 2, {"FEATURE": "on"})}
+    assert notifier.sent == [("info", "Rollout of 2.0.0 promoted")]
+    metrics_text = (Path(controller.target.metrics_dir or "") / "rollout-backend.prom").read_text()
+    assert 'flightdeck_rollout_phase{phase="Succeeded",rollout="backend"} 1.0' in metrics_text
+
+
+def test_a_step_is_not_left_before_its_hold_and_a_passing_window(rig) -> None:
+    controller, router, *_, clock, _ = rig
+    controller.start(SPEC, "2.0.0", {})
+    run_for(controller, clock, 50)
+    assert router.routing.canary_weight == 10  # 50 s into a 60 s hold
+
+
+def test_a_failing_window_rolls_back_with_weight_zero_first(rig) -> None:
+    controller, router, workloads, metrics, notifier, clock, incidents = rig
+    controller.start(SPEC, "2.0.0", {})
+    controller.tick("backend")
+    metrics.canary["error_rate"] = 0.2
+    assert run_for(controller, clock, 40) == "RolledBack"
+    record = controller.load("backend")
+    assert record is not None
+    assert "error_rate 20.00%" in (record.reason or "")
+    assert router.history[-1] == Routing()
+    assert "canary" not in workloads.tracks
+    assert workloads.tracks["stable"].version == "1.0.0"
+    assert notifier.sent[-1][0] == "critical"
+    incident = json.loads(incidents.read_text().splitlines()[-1])
+    assert incident["title"] == "Rollout of 2.0.0 rolled back"
+    assert incident["details"]["stable_version"] == "1.0.0"
+
+
+def test_zero_traffic_is_inconclusive_pauses_and_never_promotes(rig) -> None:
+    controller, router, _, metrics, _, clock, _ = rig
+    metrics.canary["requests"] = None
+    controller.start(SPEC, "2.0.0", {})
+    assert run_for(controller, clock, 600) == "Paused"
+    assert max(routing.canary_weight for routing in router.history) == 10
+    record = controller.load("backend")
+    assert record is not None
+    assert {run.result for run in record.analyses} == {"inconclusive"}
+
+    metrics.canary["requests"] = 100
+    controller.request("backend", "resume")
+    assert run_for(controller, clock, 200) == "Succeeded"
+
+
+def test_inconclusive_windows_roll_back_when_the_policy_says_so(rig) -> None:
+    controller, _, _, metrics, _, clock, _ = rig
+    metrics.canary["requests"] = 2
+    spec = SPEC.model_copy(
+        update={
+            "analysis": SPEC.analysis.model_copy(
+                update={"inconclusive": {"policy": "rollback", "limit": 2}}
+            )
+        }
+    )
+    spec = RolloutSpec.model_validate(spec.model_dump())
+    controller.start(spec, "2.0.0", {})
+    assert run_for(controller, clock, 200) == "RolledBack"
+
+
+def test_a_crashed_canary_is_rolled_back(rig) -> None:
+    controller, _, workloads, _, _, clock, _ = rig
+    controller.start(SPEC, "2.0.0", {})
+    controller.tick("backend")
+    workloads.crashed = True
+    assert run_for(controller, clock, 10) == "RolledBack"
+    record = controller.load("backend")
+    assert record is not None
+    assert "crashed" in (record.reason or "")
+
+
+def test_abort_and_promote_requests(rig) -> None:
+    controller, router, workloads, *_ = rig
+    controller.start(SPEC, "2.0.0", {})
+    controller.tick("backend")
+    controller.request("backend", "abort")
+    assert controller.tick("backend").phase == "Aborted"
+    assert router.routing == Routing()
+
+    controller.start(SPEC, "3.0.0", {})
+    controller.tick("backend")
+    controller.request("backend", "promote")
+    assert controller.tick("backend").phase == "Succeeded"
+    assert workloads.tracks["stable"].version == "3.0.0"
+
+
+def test_a_second_controller_is_refused_and_a_second_rollout_too(rig) -> None:
+    controller, *_ = rig
+    controller.start(SPEC, "2.0.0", {})
+    with (
+        controller.target.state.lock("backend"),
+        pytest.raises(LockedError, match="another controller"),
+    ):
+        controller.tick("backend")
+    with pytest.raises(ConfigError, match="already Initializing"):
+        controller.start(SPEC, "2.1.0", {})
+    with pytest.raises(ConfigError, match="already the stable version"):
+        Controller(controller.target).start(SPEC.model_copy(update={"name": "other"}), "1.0.0", {})
+
+
+def test_a_new_controller_resumes_from_the_record(rig) -> None:
+    controller, router, _, _, _, clock, _ = rig
+    controller.start(SPEC, "2.0.0", {})
+    run_for(controller, clock, 70)
+    assert router.routing.canary_weight == 50
+    successor = Controller(controller.target, clock)  # the first one "died" between ticks
+    assert run_for(successor, clock, 200) == "Succeeded"
