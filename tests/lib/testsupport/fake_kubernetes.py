@@ -105,7 +105,9 @@ class FakeKubernetes:
         self.requests: list[tuple[str, str, str]] = []  # method, path, content type
         self._failures: list[tuple[str, str, int]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -134,6 +136,12 @@ class FakeKubernetes:
         resource = BY_KIND[obj["kind"]]
         with self.lock:
             return self._create(resource, obj["metadata"].get("namespace") or namespace, obj)
+
+    def install(self, objects: list[Obj], namespace: str = "default") -> None:
+        """Store the objects of a rendered chart that this server serves (others are skipped)."""
+        for obj in objects:
+            if obj.get("kind") in BY_KIND:
+                self.add(obj, namespace)
 
     def get(self, kind: str, name: str, namespace: str = "default") -> Obj | None:
         with self.lock:
@@ -201,6 +209,8 @@ class FakeKubernetes:
         )
         if "spec" in obj:
             metadata["generation"] = 1
+        if resource.kind == "Deployment":
+            obj["spec"].setdefault("replicas", 1)  # the API server's default
         self.objects[key] = obj
         self._after_write(obj)
         return obj
