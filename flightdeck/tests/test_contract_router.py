@@ -206,5 +206,5 @@ def test_gateway_api_backend_ref_weights(
 
 def test_gateway_api_without_the_route_names_the_chart_setting(fake: FakeKubernetes) -> None:
     router = GatewayApiRouter(KubeApi(fake.api_client(), NAMESPACE), FULLNAME, "a", "b")
-    with pytest.raises(PermanentError, match="httproute fd-flightdeck not found.*gatewayApi"):
+    with pytest.raises(PermanentError, match=r"httproute fd-flightdeck not found.*gatewayApi"):
         router.current()

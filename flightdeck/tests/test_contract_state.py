@@ -133,7 +133,7 @@ def test_a_controller_that_lost_its_lease_does_not_save(fake: FakeKubernetes) ->
     with store.lock("backend"):
         fake.update("Lease", PREFIX + "backend", {"spec": {"holderIdentity": "usurper"}})
         time.sleep(1.5)
-        with pytest.raises(PermanentError, match="lost the lock.*usurper"):
+        with pytest.raises(PermanentError, match=r"lost the lock.*usurper"):
             store.save("backend", {"phase": "Progressing"})
     assert fake.get("Lease", PREFIX + "backend")["spec"]["holderIdentity"] == "usurper"
     assert store.load("backend") is None
@@ -166,7 +166,7 @@ def test_api_errors_become_typed_errors(fake: FakeKubernetes) -> None:
     with pytest.raises(RetryableError, match="503"):
         store.load("backend")
     fake.fail_next("POST", "/leases", 403)
-    with pytest.raises(PermanentError, match="create lease .* refused \\(403\\)"), store.lock(
+    with pytest.raises(PermanentError, match=r"create lease .* refused \(403\)"), store.lock(
         "backend"
     ):
         pass

@@ -149,10 +149,14 @@ class FakeKubernetes:
             return copy.deepcopy(found)
 
     def update(self, kind: str, name: str, change: Obj, namespace: str = "default") -> Obj:
-        """Merge `change` into an object as another client would (bumps resourceVersion)."""
+        """Merge `change` into an object (and its status) as another client would."""
         with self.lock:
-            current = self._require(BY_KIND[kind], namespace, name)
-            return self._store(BY_KIND[kind], current, merge_patch(current, change))
+            resource = BY_KIND[kind]
+            current = self._require(resource, namespace, name)
+            stored = self._store(resource, current, merge_patch(current, change))
+            if "status" in change:
+                stored = self._store(resource, stored, merge_patch(stored, change), status=True)
+            return stored
 
     def fail_next(self, method: str, path_part: str, code: int) -> None:
         """The next `method` request whose path contains `path_part` fails with `code`."""
