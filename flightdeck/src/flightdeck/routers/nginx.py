@@ -60,9 +60,9 @@ def render_nginx_conf(
     canary_active = routing.canary_active and bool(canary)
 
     def upstream(name: str, endpoints: list[str]) -> str:
-        servers = "\n".join(
-            f"        server {endpoint} max_fails=1 fail_timeout=2s;" for endpoint in endpoints
-        )
+        # max_fails=0: a replica being replaced refuses connections for a moment, and nginx must
+        # not then count the whole pool as down ("no live upstreams"); it tries the next one.
+        servers = "\n".join(f"        server {endpoint} max_fails=0;" for endpoint in endpoints)
         return f"    upstream {name} {{\n{servers}\n        keepalive 16;\n    }}\n"
 
     header_var = "$http_" + config.canary.header.lower().replace("-", "_")
@@ -113,7 +113,8 @@ def render_nginx_conf(
             proxy_set_header X-Request-ID $fd_request_id;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
-            proxy_next_upstream error timeout;
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries 3;
             proxy_connect_timeout 2s;
             proxy_read_timeout 60s;
 """
