@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --locked --all-packages --quiet
 
-.PHONY: setup up down status test lint format
+.PHONY: setup up down status test lint format demo
 setup:
 	@./scripts/setup.sh
 
@@ -26,3 +26,6 @@ lint: setup
 format:
 	@$(UV) ruff format .
 	@$(UV) ruff check --fix .
+
+demo: setup
+	@$(UV) flightdeck demo

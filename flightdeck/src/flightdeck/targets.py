@@ -19,6 +19,7 @@ from flightdeck.notify import incidents as _incident_sinks  # noqa: F401  (regis
 from flightdeck.notify.apprise_notifier import AppriseNotifier
 from flightdeck.paths import repo_root
 from flightdeck.registry import Registry
+from flightdeck.routers import TrafficRouter
 from flightdeck.routers.nginx import LocalNginxRouter
 from flightdeck.state.file import FileStateStore
 from flightdeck.workloads.local import SupervisorWorkloads
@@ -41,10 +42,14 @@ def incident_sink(spec: RolloutSpec, local_file: Path) -> IncidentSink:
     return incident_sinks.create("jsonl", local_file)
 
 
+def local_context(config_path: Path | None) -> LocalContext:
+    root = config_path.resolve().parent if config_path else repo_root()
+    return LocalContext(load_platform_config(config_path, root))
+
+
 @targets.register("local")
 def local_target(spec: RolloutSpec, config_path: Path | None) -> Target:
-    root = config_path.resolve().parent if config_path else repo_root()
-    context = LocalContext(load_platform_config(config_path, root))
+    context = local_context(config_path)
     config, run_dir = context.config, context.run_dir
     if not (run_dir.state / "tracks.json").exists():
         raise ConfigError(
@@ -67,4 +72,50 @@ def local_target(spec: RolloutSpec, config_path: Path | None) -> Target:
         incidents=incident_sink(spec, run_dir.incidents),
         smoke=smoke,
         metrics_dir=run_dir.metrics,
+    )
+
+
+@targets.register("kubernetes")
+def kubernetes_target(spec: RolloutSpec, config_path: Path | None) -> Target:
+    """The chart's objects in a cluster; settings from FLIGHTDECK_* (see docs/kubernetes.md)."""
+    from flightdeck.kubernetes.api import KubeApi
+    from flightdeck.kubernetes.routers import GatewayApiRouter, IngressNginxRouter
+    from flightdeck.kubernetes.settings import connect, load_kubernetes_settings
+    from flightdeck.kubernetes.state import ConfigMapStateStore
+    from flightdeck.kubernetes.workloads import DeploymentWorkloads
+
+    settings = load_kubernetes_settings()
+    api = KubeApi(connect(settings.kube_context), settings.namespace)
+    fullname = settings.chart_fullname
+    router: TrafficRouter = (
+        GatewayApiRouter(
+            api,
+            fullname,
+            f"{fullname}-backend",
+            f"{fullname}-backend-canary",
+            settings.canary_header,
+        )
+        if settings.router == "gateway-api"
+        else IngressNginxRouter(api, f"{fullname}-canary")
+    )
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(settings.ingress_ca_file))
+        if settings.ingress_ca_file
+        else True
+    )
+    return Target(
+        router=router,
+        workloads=DeploymentWorkloads(api, fullname),
+        metrics=PrometheusProvider(settings.prometheus_url),
+        state=ConfigMapStateStore(api, f"{fullname}-rollout-", settings.lease_seconds),
+        notifier=AppriseNotifier(spec.notifications.urls),
+        incidents=incident_sink(spec, settings.incidents_file),
+        smoke=partial(
+            run_smoke_tests,
+            settings.ingress_url,
+            verify,
+            timeout=spec.smoke_tests.timeout.total_seconds(),
+            header=settings.canary_header,
+        ),
+        metrics_dir=settings.metrics_dir,
     )

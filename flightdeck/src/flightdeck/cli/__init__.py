@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__, terminal
-from flightdeck.cli import backup, canary, platform
+from flightdeck.cli import backup, canary, demo, platform
 from flightdeck.errors import FlightdeckError
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ def version() -> None:
 platform.register(app)
 app.add_typer(backup.app, name="backup")
 app.add_typer(canary.app, name="canary")
+app.command()(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:

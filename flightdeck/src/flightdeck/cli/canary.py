@@ -109,7 +109,7 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
     return Group(*lines)
 
 
-def _drive(controller: Controller, name: str, as_json: bool) -> RolloutRecord:
+def drive_with_view(controller: Controller, name: str, as_json: bool = False) -> RolloutRecord:
     """Run the rollout to its end with a live view (plain event lines without a terminal)."""
     shown = 0
     current: RolloutRecord | None = controller.load(name)
@@ -165,7 +165,7 @@ def start(
             f"rollout {record.name} of {version} created; drive it with `flightdeck canary watch`"
         )
         return
-    _finish(_drive(controller, record.name, as_json), as_json)
+    _finish(drive_with_view(controller, record.name, as_json), as_json)
 
 
 @app.command()
@@ -197,7 +197,7 @@ def watch(
 ) -> None:
     """Drive a rollout to its end with a live view (refused if another controller drives it)."""
     controller = _controller(target, _spec_for(name, spec), config)
-    _finish(_drive(controller, name, as_json), as_json)
+    _finish(drive_with_view(controller, name, as_json), as_json)
 
 
 @app.command()

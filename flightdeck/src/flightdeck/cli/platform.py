@@ -11,10 +11,9 @@ import typer
 
 from flightdeck import terminal
 from flightdeck.errors import ConfigError
-from flightdeck.local.config import DEFAULT_CONFIG_FILE, load_platform_config
-from flightdeck.local.context import LocalContext
+from flightdeck.local.config import DEFAULT_CONFIG_FILE
 from flightdeck.local.platform import LocalPlatform
-from flightdeck.paths import repo_root
+from flightdeck.targets import local_context
 
 ConfigOption = Annotated[
     Path | None,
@@ -29,8 +28,7 @@ ConfigOption = Annotated[
 
 
 def platform_from(config_path: Path | None) -> LocalPlatform:
-    root = config_path.resolve().parent if config_path else repo_root()
-    return LocalPlatform(LocalContext(load_platform_config(config_path, root)))
+    return LocalPlatform(local_context(config_path))
 
 
 def up(config: ConfigOption = None) -> None:

@@ -1,0 +1,97 @@
+"""Canary detection benchmark on a real local platform (nginx, Prometheus, FerretDB, backends).
+
+1. Time to rollback: a canary failing 20% of its requests at 10% weight, 50 req/s of traffic,
+   Prometheus scraping every 5 s: seconds from the canary taking traffic (the 10% step applied)
+   to its weight being 0 (the rollback's first action), over --bad runs.
+2. False rollbacks: --good healthy canaries under the same traffic; how many were rolled back.
+
+    uv run --all-packages python benchmarks/canary/run_benchmark.py --bad 5 --good 20
+
+The platform runs in a temporary directory on free ports; results are printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "lib"))
+
+from flightdeck.engine.controller import Controller
+from flightdeck.engine.record import RolloutRecord
+from flightdeck.engine.spec import RolloutSpec
+from flightdeck.targets import local_target
+from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.traffic import Traffic
+
+SCRAPE_SECONDS = 5
+RATE = 50
+SPEC: dict[str, Any] = {
+    "steps": [{"weight": 10, "hold": "30s"}, {"weight": 50, "hold": "10s"}],
+    "analysis": {
+        "interval": "5s",
+        "window": f"{4 * SCRAPE_SECONDS}s",
+        "min_requests": 10,
+        "inconclusive": {"policy": "rollback", "limit": 8},
+    },
+    "smoke_tests": {"enabled": False},
+}
+
+
+def event_time(record: RolloutRecord, prefix: str) -> float:
+    return next(e.at.timestamp() for e in record.events if e.message.startswith(prefix))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bad", type=int, default=5)
+    parser.add_argument("--good", type=int, default=20)
+    args = parser.parse_args()
+    spec = RolloutSpec.model_validate(SPEC)
+    with tempfile.TemporaryDirectory() as directory:
+        config = write_platform_config(
+            Path(directory),
+            monitoring={
+                "scrape_interval_seconds": SCRAPE_SECONDS,
+                "evaluation_interval_seconds": SCRAPE_SECONDS,
+            },
+            rate_limit={"requests_per_second": 5000, "burst": 5000},
+            backup={"enabled": False},
+        )
+        platform = platform_from_file(config)
+        platform.up()
+        try:
+            controller = Controller(local_target(spec, config))
+            detection: list[float] = []
+            outcomes: list[str] = []
+            with Traffic(platform, rate=RATE):
+                for run in range(args.bad):
+                    record = controller.start(spec, f"bad-{run}", {"FAULT_ERROR_RATE": "0.2"})
+                    record = controller.run(record.name, lambda _: None, poll=0.2)
+                    took = event_time(record, "weight 0") - event_time(record, "step 1/")
+                    detection.append(took)
+                    print(f"bad canary {run}: {record.phase} after {took:.1f}s", flush=True)
+                for run in range(args.good):
+                    record = controller.start(spec, f"good-{run}", {})
+                    record = controller.run(record.name, lambda _: None, poll=0.2)
+                    outcomes.append(record.phase)
+                    print(f"good canary {run}: {record.phase} {record.reason or ''}", flush=True)
+        finally:
+            platform.down(purge=True)
+    false_rollbacks = sum(phase != "Succeeded" for phase in outcomes)
+    print("\n| measure | result |\n|---|---|")
+    if detection:
+        print(
+            f"| time to weight 0, {len(detection)} canaries failing 20% | median "
+            f"{statistics.median(detection):.1f} s, min {min(detection):.1f} s, "
+            f"max {max(detection):.1f} s |"
+        )
+    print(f"| false rollbacks over {len(outcomes)} good canaries | {false_rollbacks} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Steady HTTP traffic at a fixed rate, counted per outcome (for demos, benchmarks and tests)."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections import Counter
+from types import TracebackType
+
+import httpx
+
+
+class LoadGenerator:
+    """`rate` GET requests per second from one thread until stopped.
+
+    Outcomes are `"<status> <track>"` (the track from the backend's /api/version answer) or
+    `"error <exception>"`; counters are thread-safe.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        verify: ssl.SSLContext | bool,
+        rate: float = 20,
+        headers: dict[str, str] | None = None,
+        path: str = "/api/version",
+    ) -> None:
+        self.base_url = base_url
+        self.verify = verify
+        self.interval = 1 / rate
+        self.headers = headers or {}
+        self.path = path
+        self.outcomes: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(
+            base_url=self.base_url, verify=self.verify, timeout=10, headers=self.headers
+        ) as client:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                try:
+                    response = client.get(self.path)
+                    track = response.json().get("track", "?") if response.status_code == 200 else ""
+                    outcome = f"{response.status_code} {track}".strip()
+                except (httpx.HTTPError, ValueError) as exc:
+                    outcome = f"error {type(exc).__name__}"
+                with self._lock:
+                    self.outcomes[outcome] += 1
+                next_at += self.interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def failures(self) -> dict[str, int]:
+        """Outcomes other than 2xx and 4xx."""
+        with self._lock:
+            return {k: v for k, v in self.outcomes.items() if not k.startswith(("2", "4"))}
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.outcomes.values())
+
+    def __enter__(self) -> LoadGenerator:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
