@@ -71,6 +71,18 @@ class MetricsSampler:
         self._thread.join()
 
 
+def _number(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def _mark_label(message: str, phase: str) -> str:
+    if message.startswith("step "):
+        return message.split(": ")[1].split("%")[0] + "%"
+    return {"RolledBack": "rolled back", "Succeeded": "promoted", "Aborted": "aborted"}.get(
+        phase, "decision"
+    )
+
+
 def _chart(
     title: str,
     samples: list[Sample],
@@ -87,10 +99,10 @@ def _chart(
     for track in ("canary", "stable"):
         raw = [(s.at, s.values.get(f"{track}_{metric}")) for s in samples if start <= s.at <= end]
         series[track] = [(at, value * scale) for at, value in raw if value is not None]
-    values = [v for points in series.values() for _, v in points] + (
-        [limit * scale] if limit else []
-    )
-    top = max([*values, 1e-9]) * 1.15
+    data_top = max([v for points in series.values() for _, v in points] or [0.0])
+    # The limit is drawn only when it is near the data; otherwise it would flatten the lines.
+    shown_limit = limit * scale if limit is not None and limit * scale <= 3 * data_top else None
+    top = max(data_top, shown_limit or 0.0, 1e-9) * 1.15
     span = max(end - start, 1e-9)
 
     def x(t: float) -> float:
@@ -105,13 +117,14 @@ def _chart(
         f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
         'class="axis"/>',
         f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
-        f'<text x="{PAD - 4}" y="{PAD + 4}" class="tick" text-anchor="end">{top:.3g}{unit}</text>',
+        f'<text x="{PAD - 4}" y="{PAD + 4}" class="tick" text-anchor="end">'
+        f"{_number(top)}{unit}</text>",
         f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" class="tick" text-anchor="end">0</text>',
         f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" class="tick" text-anchor="end">'
         f"{end - start:.0f}s</text>",
     ]
-    if limit:
-        ly = y(limit * scale)
+    if shown_limit is not None:
+        ly = y(shown_limit)
         parts.append(
             f'<line x1="{PAD}" y1="{ly:.1f}" x2="{WIDTH - PAD}" y2="{ly:.1f}" class="limit"/>'
         )
@@ -145,12 +158,13 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
     start = record.started_at.timestamp()
     end = (record.finished_at or datetime.now(UTC)).timestamp()
     limits = record.spec.analysis.thresholds
-    marks = [
-        (event.at.timestamp(), event.phase)
-        for event in record.events
-        if event.message.startswith(("step ", "analysis failed"))
-        or event.phase in ("RolledBack", "Succeeded")
-    ]
+    marks: list[tuple[float, str]] = []
+    previous = None
+    for event in record.events:
+        entered = event.phase != previous and event.phase in ("RolledBack", "Succeeded", "Aborted")
+        if entered or event.message.startswith(("step ", "analysis failed")):
+            marks.append((event.at.timestamp(), _mark_label(event.message, event.phase)))
+        previous = event.phase
     decisions = "\n".join(
         f"<tr><td>{event.at:%H:%M:%S}</td><td>{event.phase}</td>"
         f"<td>{html.escape(event.message)}</td></tr>"

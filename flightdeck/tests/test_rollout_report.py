@@ -1,0 +1,81 @@
+"""The HTML report: charts of canary vs stable, every decision, and escaping."""
+
+from datetime import UTC, datetime, timedelta
+
+from flightdeck.engine.record import AnalysisRun, Event, RolloutRecord
+from flightdeck.engine.spec import RolloutSpec
+from flightdeck.report import Sample, render_report
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def record() -> RolloutRecord:
+    def at(seconds: int) -> datetime:
+        return START + timedelta(seconds=seconds)
+
+    return RolloutRecord(
+        name="backend",
+        version="2.0.0<script>",
+        spec=RolloutSpec(),
+        stable_version="1.0.0",
+        stable_replicas=2,
+        phase="RolledBack",
+        started_at=at(0),
+        finished_at=at(30),
+        reason="analysis failed at 10%: error_rate 40.00% (limit 5.00%)",
+        analyses=[
+            AnalysisRun(
+                at=at(20),
+                step=0,
+                weight=10,
+                result="fail",
+                checks=[{"name": "error_rate", "result": "fail", "value": 0.4, "threshold": 0.05}],
+            )
+        ],
+        events=[
+            Event(at=at(5), phase="Progressing", message="step 1/3: 10% of traffic on the canary"),
+            Event(at=at(20), phase="RollingBack", message="analysis failed at 10%: error_rate"),
+            Event(at=at(21), phase="RolledBack", message="canary removed; stable healthy"),
+        ],
+    )
+
+
+def samples() -> list[Sample]:
+    base = START.timestamp()
+    return [
+        Sample(
+            base + t,
+            {
+                "canary_error_rate": 0.4 if t > 10 else None,
+                "stable_error_rate": 0.0,
+                "canary_p95_seconds": 0.02,
+                "stable_p95_seconds": 0.01,
+            },
+        )
+        for t in range(0, 31, 2)
+    ]
+
+
+def test_the_report_has_both_charts_with_both_lines_and_every_decision() -> None:
+    page = render_report("demo", [record()], samples())
+    assert page.count("<svg") == 2
+    assert page.count("<polyline") == 4
+    assert page.count('class="limit"') == 1  # 5% is near 40%; 2 s is far above 20 ms
+    assert ">10%</text>" in page  # the step marker
+    assert ">rolled back</text>" in page
+    assert "analysis failed at 10%" in page
+    assert "error_rate: fail" in page
+
+
+def test_missing_samples_are_gaps_not_zeros() -> None:
+    page = render_report("demo", [record()], samples())
+    canary_error_line = page.split('stroke="#d9480f"')[0].rsplit('<polyline points="', 1)[1]
+    points = canary_error_line.split('"')[0].split()
+    assert len(points) == 10  # only the samples with data (t = 12..30)
+
+
+def test_text_is_escaped() -> None:
+    page = render_report("<b>demo</b>", [record()], samples())
+    assert "<script>" not in page
+    assert "2.0.0&lt;script&gt;" in page
+    assert "&lt;b&gt;demo&lt;/b&gt;" in page
