@@ -172,6 +172,9 @@ def test_a_failing_window_rolls_back_with_weight_zero_first(rig) -> None:
     assert "canary" not in workloads.tracks
     assert workloads.tracks["stable"].version == "1.0.0"
     assert notifier.sent[-1][0] == "critical"
+    metrics_text = (Path(controller.target.metrics_dir or "") / "rollout-backend.prom").read_text()
+    assert "flightdeck_rollout_rollbacks_total" in metrics_text
+    assert "flightdeck_rollout_check_result{" not in metrics_text  # nothing checked any more
     incident = json.loads(incidents.read_text().splitlines()[-1])
     assert incident["title"] == "Rollout of 2.0.0 rolled back"
     assert incident["details"]["stable_version"] == "1.0.0"

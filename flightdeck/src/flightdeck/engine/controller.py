@@ -385,7 +385,7 @@ class Controller:
             ["rollout", "check"],
             registry=registry,
         )
-        if record.last_analysis:
+        if record.last_analysis and not record.finished:  # an ended rollout checks nothing
             for check in record.last_analysis.checks:
                 value = {"pass": 1, "fail": 0}.get(check["result"], -1)
                 checks.labels(rollout=record.name, check=check["name"]).set(value)
