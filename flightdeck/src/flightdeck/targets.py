@@ -78,6 +78,8 @@ def local_target(spec: RolloutSpec, config_path: Path | None) -> Target:
 @targets.register("kubernetes")
 def kubernetes_target(spec: RolloutSpec, config_path: Path | None) -> Target:
     """The chart's objects in a cluster; settings from FLIGHTDECK_* (see docs/kubernetes.md)."""
+    # Imported here: the kubernetes client takes a while to import and `--target local` never
+    # needs it.
     from flightdeck.kubernetes.api import KubeApi
     from flightdeck.kubernetes.routers import GatewayApiRouter, IngressNginxRouter
     from flightdeck.kubernetes.settings import connect, load_kubernetes_settings
