@@ -20,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 
 from flightdeck.backup import engine
 from flightdeck.backup.archive import hash_documents
-from flightdeck.backup.lock import BackupLock
+from flightdeck.backup.lock import backup_lock
 from flightdeck.backup.settings import BackupSettings
 from testsupport import BIN_DIR
 from testsupport.azurite import Azurite, start_azurite
@@ -241,7 +241,7 @@ def test_wrong_key_gives_a_clear_error(env: Env) -> None:
 
 def test_a_second_run_is_refused_while_one_holds_the_lock(env: Env) -> None:
     seed(env.uri, env.db, docs=10)
-    with BackupLock(env.local / ".backup.lock"):
+    with backup_lock(env.local / ".backup.lock"):
         refused = env.cli("run", ok=False)
     assert refused.returncode == 1
     assert f"another backup is running (pid {os.getpid()})" in refused.stderr

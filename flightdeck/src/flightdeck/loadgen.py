@@ -6,12 +6,13 @@ import ssl
 import threading
 import time
 from collections import Counter
-from types import TracebackType
 
 import httpx
 
+from flightdeck.background import BackgroundThread
 
-class LoadGenerator:
+
+class LoadGenerator(BackgroundThread):
     """`rate` GET requests per second from one thread until stopped.
 
     Outcomes are `"<status> <track>"` (the track from the backend's /api/version answer) or
@@ -26,6 +27,7 @@ class LoadGenerator:
         headers: dict[str, str] | None = None,
         path: str = "/api/version",
     ) -> None:
+        super().__init__()
         self.base_url = base_url
         self.verify = verify
         self.interval = 1 / rate
@@ -33,15 +35,13 @@ class LoadGenerator:
         self.path = path
         self.outcomes: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
+    def run(self) -> None:
         with httpx.Client(
             base_url=self.base_url, verify=self.verify, timeout=10, headers=self.headers
         ) as client:
             next_at = time.monotonic()
-            while not self._stop.is_set():
+            while not self.stopping.is_set():
                 try:
                     response = client.get(self.path)
                     track = response.json().get("track", "?") if response.status_code == 200 else ""
@@ -61,16 +61,3 @@ class LoadGenerator:
     def total(self) -> int:
         with self._lock:
             return sum(self.outcomes.values())
-
-    def __enter__(self) -> LoadGenerator:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()

@@ -5,13 +5,12 @@ every decision with its reason. Charts are inline SVG, so the page needs nothing
 from __future__ import annotations
 
 import html
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
+from flightdeck.background import BackgroundThread
 from flightdeck.engine.analysis import build_queries
 from flightdeck.engine.record import RolloutRecord
 from flightdeck.errors import FlightdeckError
@@ -27,19 +26,15 @@ class Sample:
     values: dict[str, float | None]
 
 
-@dataclass
-class MetricsSampler:
+class MetricsSampler(BackgroundThread):
     """Samples canary and stable error rate and P95 from Prometheus every `interval` seconds."""
 
-    provider: MetricsProvider
-    window_seconds: float
-    interval: float = 1.0
-    samples: list[Sample] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        window = timedelta(seconds=self.window_seconds)
+    def __init__(self, provider: MetricsProvider, window_seconds: float, interval: float = 1.0):
+        super().__init__()
+        self.provider = provider
+        self.interval = interval
+        self.samples: list[Sample] = []
+        window = timedelta(seconds=window_seconds)
         self._queries = {
             f"{track}_{name}": query
             for track in ("canary", "stable")
@@ -47,8 +42,8 @@ class MetricsSampler:
             if name in ("error_rate", "p95_seconds")
         }
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
             values: dict[str, float | None] = {}
             for key, query in self._queries.items():
                 try:
@@ -56,19 +51,6 @@ class MetricsSampler:
                 except FlightdeckError:
                     values[key] = None
             self.samples.append(Sample(time.time(), values))
-
-    def __enter__(self) -> MetricsSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _number(value: float) -> str:

@@ -19,7 +19,7 @@ from flightdeck import terminal
 from flightdeck.backup import metrics, mongo
 from flightdeck.backup.archive import ArchiveReader
 from flightdeck.backup.crypto import DecryptError, Decryptor, Encryptor, key_id, load_key
-from flightdeck.backup.lock import BackupLock
+from flightdeck.backup.lock import backup_lock
 from flightdeck.backup.manifest import (
     CollectionEntry,
     Manifest,
@@ -57,7 +57,7 @@ def run_backup(settings: BackupSettings, now: datetime | None = None) -> Manifes
     """
     key = _key(settings)
     stores = open_stores(settings)
-    with BackupLock(settings.local_dir / ".backup.lock"):
+    with backup_lock(settings.local_dir / ".backup.lock"):
         try:
             manifest = _run(settings, key, stores, now or utcnow())
         except BaseException:

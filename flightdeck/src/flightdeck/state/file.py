@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from flightdeck.files import write_atomically
+from flightdeck.files import pid_lock, write_atomically
 from flightdeck.state import LockedError, stores
 
 
@@ -38,28 +36,14 @@ class FileStateStore:
             self._path(name, ".json"), json.dumps(record, indent=2, default=str) + "\n"
         )
 
-    @contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(name, ".lock")
-        handle = path.open("a+")
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "unknown"
-                raise LockedError(
-                    f"rollout {name!r} is driven by another controller (pid {holder}); "
-                    "use `flightdeck canary status` to follow it"
-                ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            yield
-        finally:
-            handle.close()
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        return pid_lock(
+            self._path(name, ".lock"),
+            lambda holder: LockedError(
+                f"rollout {name!r} is driven by another controller (pid {holder}); "
+                "use `flightdeck canary status` to follow it"
+            ),
+        )
 
     def request(self, name: str, action: str) -> None:
         path = self._path(name, ".requests")
