@@ -100,8 +100,9 @@ def test_the_record_is_json_in_a_configmap(fake: FakeKubernetes) -> None:
 
 def test_a_live_lease_of_another_holder_is_refused_naming_it(fake: FakeKubernetes) -> None:
     lease(fake, "ci-runner-7/pid-12", datetime.now(UTC))
-    with pytest.raises(LockedError, match="ci-runner-7/pid-12"), configmap_store(fake).lock(
-        "backend"
+    with (
+        pytest.raises(LockedError, match="ci-runner-7/pid-12"),
+        configmap_store(fake).lock("backend"),
     ):
         pass
     assert fake.get("Lease", PREFIX + "backend")["spec"]["holderIdentity"] == "ci-runner-7/pid-12"
@@ -166,7 +167,8 @@ def test_api_errors_become_typed_errors(fake: FakeKubernetes) -> None:
     with pytest.raises(RetryableError, match="503"):
         store.load("backend")
     fake.fail_next("POST", "/leases", 403)
-    with pytest.raises(PermanentError, match=r"create lease .* refused \(403\)"), store.lock(
-        "backend"
+    with (
+        pytest.raises(PermanentError, match=r"create lease .* refused \(403\)"),
+        store.lock("backend"),
     ):
         pass
