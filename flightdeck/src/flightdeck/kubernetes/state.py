@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from flightdeck import terminal
+from flightdeck.background import BackgroundThread
 from flightdeck.errors import FlightdeckError, PermanentError
 from flightdeck.kubernetes.api import (
     CONFIGMAP,
@@ -71,7 +71,7 @@ class ConfigMapStateStore:
         self.prefix = prefix
         self.lease_seconds = lease_seconds
         self.clock = clock
-        self._lost: dict[str, str] = {}
+        self.lost: dict[str, str] = {}
 
     def object_name(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -86,9 +86,9 @@ class ConfigMapStateStore:
         return record
 
     def save(self, name: str, record: dict[str, Any]) -> None:
-        if name in self._lost:
+        if name in self.lost:
             raise PermanentError(
-                f"lost the lock of rollout {name!r} ({self._lost[name]}): not saving over the "
+                f"lost the lock of rollout {name!r} ({self.lost[name]}): not saving over the "
                 "record of the controller that holds it now"
             )
         content = json.dumps(record, default=str, sort_keys=True)
@@ -150,20 +150,11 @@ class ConfigMapStateStore:
         identity = f"{socket.gethostname()}/pid-{os.getpid()}/{uuid.uuid4().hex[:8]}"
         lease_name = self.object_name(name)
         self._acquire(name, lease_name, identity)
-        self._lost.pop(name, None)
-        stop = threading.Event()
-        renewer = threading.Thread(
-            target=self._keep_renewing,
-            args=(name, lease_name, identity, stop),
-            name=f"lease-{lease_name}",
-            daemon=True,
-        )
-        renewer.start()
+        self.lost.pop(name, None)
         try:
-            yield
+            with _LeaseRenewer(self, name, lease_name, identity):
+                yield
         finally:
-            stop.set()
-            renewer.join()
             self._release(lease_name, identity)
 
     def _lease_body(self, lease_name: str, identity: str, transitions: int) -> Obj:
@@ -210,7 +201,7 @@ class ConfigMapStateStore:
             # Another controller created or took the lease between our read and our write.
             raise self._refuse(name, self.api.get(LEASE, lease_name)) from None
 
-    def _renew(self, lease_name: str, identity: str) -> str | None:
+    def renew(self, lease_name: str, identity: str) -> str | None:
         """Renew the lease; the reason it is lost, or None."""
         lease = self.api.get(LEASE, lease_name)
         spec = (lease or {}).get("spec") or {}
@@ -219,23 +210,6 @@ class ConfigMapStateStore:
         lease["spec"] = {**spec, "renewTime": micro_time(self.clock())}
         self.api.replace(LEASE, lease)
         return None
-
-    def _keep_renewing(
-        self, name: str, lease_name: str, identity: str, stop: threading.Event
-    ) -> None:
-        last_renewal = self.clock()
-        while not stop.wait(self.lease_seconds / 3):
-            try:
-                lost = self._renew(lease_name, identity)
-            except FlightdeckError as exc:
-                if self.clock() - last_renewal < timedelta(seconds=self.lease_seconds):
-                    continue
-                lost = f"not renewed for {self.lease_seconds}s: {exc}"
-            if lost:
-                self._lost[name] = lost
-                terminal.warning(f"lost the lock of rollout {name!r}: {lost}")
-                return
-            last_renewal = self.clock()
 
     def _release(self, lease_name: str, identity: str) -> None:
         """Give the lease up so that the next controller need not wait for it to expire."""
@@ -248,3 +222,29 @@ class ConfigMapStateStore:
             self.api.replace(LEASE, lease)
         except FlightdeckError as exc:
             terminal.warning(f"could not release lease {lease_name} (it expires by itself): {exc}")
+
+
+class _LeaseRenewer(BackgroundThread):
+    """Renews a held Lease every third of its duration; marks the rollout's lock as lost."""
+
+    def __init__(
+        self, store: ConfigMapStateStore, name: str, lease_name: str, identity: str
+    ) -> None:
+        super().__init__()
+        self.store, self.name, self.lease_name, self.identity = store, name, lease_name, identity
+
+    def run(self) -> None:
+        store = self.store
+        last_renewal = store.clock()
+        while not self.stopping.wait(store.lease_seconds / 3):
+            try:
+                lost = store.renew(self.lease_name, self.identity)
+            except FlightdeckError as exc:
+                if store.clock() - last_renewal < timedelta(seconds=store.lease_seconds):
+                    continue
+                lost = f"not renewed for {store.lease_seconds}s: {exc}"
+            if lost:
+                store.lost[self.name] = lost
+                terminal.warning(f"lost the lock of rollout {self.name!r}: {lost}")
+                return
+            last_renewal = store.clock()
