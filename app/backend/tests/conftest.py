@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
+from testsupport.backend import SettingsFactory, serve, wait_for_status
 from testsupport.ferretdb import FerretDB
-
-SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
@@ -49,29 +43,6 @@ def make_settings(ferretdb: FerretDB, tmp_path: Path) -> SettingsFactory:
     return make
 
 
-@asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and give an httpx client that talks to it in-process."""
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://backend.test"
-        ) as client,
-    ):
-        yield client
-
-
-async def wait_for_status(
-    client: httpx.AsyncClient, path: str, status: int, within: float = 20.0
-) -> httpx.Response:
-    deadline = time.monotonic() + within
-    while True:
-        response = await client.get(path)
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        await anyio.sleep(0.1)
-
-
 @pytest.fixture
 def settings(make_settings: SettingsFactory) -> Settings:
     return make_settings()
@@ -84,15 +55,3 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         started = await wait_for_status(http, "/health/startup", 200)
         assert started.status_code == 200, started.text
         yield http
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    """The value of the first sample of name whose labels include the given ones."""
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(match.group(3))
-    return None

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from app.main import create_app
-from conftest import SettingsFactory, serve, wait_for_status
+from testsupport.backend import SettingsFactory, serve, wait_for_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

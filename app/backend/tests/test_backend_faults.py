@@ -7,7 +7,7 @@ import time
 import pytest
 
 from app.main import create_app
-from conftest import SettingsFactory, sample, serve, wait_for_status
+from testsupport.backend import SettingsFactory, sample, serve, wait_for_status
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

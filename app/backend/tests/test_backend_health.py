@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.main import create_app
-from conftest import SettingsFactory, serve, wait_for_status
+from testsupport.backend import SettingsFactory, serve, wait_for_status
 from testsupport.ferretdb import FerretDB
 from testsupport.ports import free_port
 

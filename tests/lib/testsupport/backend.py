@@ -1,17 +1,24 @@
-"""The backend application as a real uvicorn process on a free loopback port."""
+"""The backend application for tests: a real uvicorn process on a free loopback port, or the app
+in-process through httpx's ASGI transport."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import httpx
+from fastapi import FastAPI
 
+from app.core.config import Settings
 from testsupport.ports import free_port, wait_for_port
 
 
@@ -70,3 +77,42 @@ class BackendProcess:
             code = self.process.wait()
         self.process = None
         return code
+
+
+# In-process helpers: the app driven through httpx's ASGI transport.
+SettingsFactory = Callable[..., Settings]
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an httpx client that talks to it in-process."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://backend.test"
+        ) as client,
+    ):
+        yield client
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, path: str, status: int, within: float = 20.0
+) -> httpx.Response:
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get(path)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        await anyio.sleep(0.1)
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the first sample of name whose labels include the given ones."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(3))
+    return None
