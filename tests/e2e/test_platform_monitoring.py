@@ -44,9 +44,11 @@ def test_every_backend_replica_is_an_up_target_with_track_and_version(
         return up == expected
 
     assert wait_until(all_up, timeout=30), backend_targets(platform)
+    stable = platform.workloads.get("stable")
+    assert stable is not None
     for target in backend_targets(platform):
         assert target["labels"]["track"] == "stable"
-        assert target["labels"]["version"] == platform.config.backend.version
+        assert target["labels"]["version"] == stable.version
     jobs = {t["labels"]["job"] for t in prometheus(platform, "/api/v1/targets")["activeTargets"]}
     assert {"backend", "prometheus", "alertmanager", "flightdeck"} <= jobs
 

@@ -21,7 +21,15 @@ def write_platform_config(directory: Path, **overrides: Any) -> Path:
         "run_dir": str(directory / "run"),
         "ports": {
             name: free_port()
-            for name in ("https", "http", "prometheus", "alertmanager", "receiver", "mongodb")
+            for name in (
+                "https",
+                "http",
+                "prometheus",
+                "alertmanager",
+                "receiver",
+                "mongodb",
+                "azurite",
+            )
         },
         "monitoring": {"scrape_interval_seconds": 1, "evaluation_interval_seconds": 1},
     }
