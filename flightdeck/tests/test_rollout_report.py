@@ -79,3 +79,14 @@ def test_text_is_escaped() -> None:
     assert "<script>" not in page
     assert "2.0.0&lt;script&gt;" in page
     assert "&lt;b&gt;demo&lt;/b&gt;" in page
+
+
+def test_a_chart_of_zeros_shows_its_limit_for_scale() -> None:
+    quiet = [
+        Sample(s.at, {**s.values, "canary_error_rate": 0.0, "stable_error_rate": 0.0})
+        for s in samples()
+    ]
+    page = render_report("demo", [record()], quiet)
+    error_chart = page.split("<svg")[1]
+    assert 'class="limit"' in error_chart
+    assert ">5.8%</text>" in error_chart  # the top of the scale: the 5% limit plus headroom

@@ -82,9 +82,11 @@ def _chart(
         raw = [(s.at, s.values.get(f"{track}_{metric}")) for s in samples if start <= s.at <= end]
         series[track] = [(at, value * scale) for at, value in raw if value is not None]
     data_top = max([v for points in series.values() for _, v in points] or [0.0])
-    # The limit is drawn only when it is near the data; otherwise it would flatten the lines.
-    shown_limit = limit * scale if limit is not None and limit * scale <= 3 * data_top else None
-    top = max(data_top, shown_limit or 0.0, 1e-9) * 1.15
+    # The limit is drawn when it is near the data (otherwise it would flatten the lines), or when
+    # every value is 0 (so the scale says something).
+    near = limit is not None and (data_top == 0 or limit * scale <= 3 * data_top)
+    shown_limit = limit * scale if near and limit is not None else None
+    top = max(data_top, shown_limit or 0.0) * 1.15 or 1.0
     span = max(end - start, 1e-9)
 
     def x(t: float) -> float:
@@ -118,8 +120,11 @@ def _chart(
         parts.append(
             f'<line x1="{mx:.1f}" y1="{PAD}" x2="{mx:.1f}" y2="{HEIGHT - PAD}" class="mark"/>'
         )
+        # Labels near the right edge go to the left of their line.
+        anchor, dx = ("end", -3) if mx > WIDTH - 2 * PAD else ("start", 3)
         parts.append(
-            f'<text x="{mx + 3:.1f}" y="{PAD + 10}" class="tick">{html.escape(label)}</text>'
+            f'<text x="{mx + dx:.1f}" y="{PAD + 10}" class="tick" text-anchor="{anchor}">'
+            f"{html.escape(label)}</text>"
         )
     for track, points in series.items():
         if points:
