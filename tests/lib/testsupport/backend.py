@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from testsupport.ports import free_port, wait_for_port
+from testsupport.processes import stop_process
 
 
 @dataclass
@@ -69,12 +70,7 @@ class BackendProcess:
         """SIGTERM, wait, kill if needed; return the exit code."""
         if self.process is None:
             return None
-        self.terminate()
-        try:
-            code = self.process.wait(timeout=self.graceful_shutdown_seconds + 5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+        code = stop_process(self.process, timeout=self.graceful_shutdown_seconds + 5)
         self.process = None
         return code
 

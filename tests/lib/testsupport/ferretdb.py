@@ -10,6 +10,7 @@ from pymongo import MongoClient
 
 from testsupport import BIN_DIR
 from testsupport.ports import free_port, wait_for_port
+from testsupport.processes import stop_process
 
 
 @dataclass
@@ -55,10 +56,5 @@ class FerretDB:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None

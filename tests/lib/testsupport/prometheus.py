@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from testsupport.ports import free_port
+from testsupport.processes import stop_process
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -54,12 +55,7 @@ class _Server:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
 
