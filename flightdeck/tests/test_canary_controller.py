@@ -14,7 +14,7 @@ from flightdeck.engine.analysis import build_queries
 from flightdeck.engine.controller import Controller, Target
 from flightdeck.engine.smoke import SmokeResult
 from flightdeck.engine.spec import RolloutSpec
-from flightdeck.errors import ConfigError
+from flightdeck.errors import ConfigError, RetryableError
 from flightdeck.notify.incidents import JsonlIncidents
 from flightdeck.routers import Routing
 from flightdeck.state import LockedError
@@ -50,6 +50,7 @@ class Workloads:
     def __init__(self) -> None:
         self.tracks: dict[Track, TrackSpec] = {"stable": TrackSpec("stable", "1.0.0", 2)}
         self.crashed = False
+        self.stable_not_ready_yet = False
 
     def apply(self, spec: TrackSpec) -> None:
         self.tracks[spec.track] = spec
@@ -59,6 +60,9 @@ class Workloads:
 
     def wait_ready(self, track: Track, timeout: float) -> None:
         assert track in self.tracks
+        if track == "stable" and self.stable_not_ready_yet:
+            self.stable_not_ready_yet = False
+            raise RetryableError("stable replica 1 is not ready yet")
 
     def ready(self, track: Track) -> bool:
         return track in self.tracks and not (track == "canary" and self.crashed)
@@ -257,3 +261,19 @@ def test_a_new_controller_resumes_from_the_record(rig) -> None:
     assert router.routing.canary_weight == 50
     successor = Controller(controller.target, clock)  # the first one "died" between ticks
     assert run_for(successor, clock, 200) == "Succeeded"
+
+
+def test_a_promotion_under_way_cannot_be_aborted(rig) -> None:
+    controller, _, workloads, *_ = rig
+    controller.start(SPEC, "2.0.0", {})
+    controller.tick("backend")
+    workloads.stable_not_ready_yet = True  # the promotion stops while replacing stable
+    controller.request("backend", "promote")
+    record = controller.tick("backend")
+    assert record.phase == "Promoting"
+    assert record.promotion_stage == "replace-stable"
+    with pytest.raises(ConfigError, match="can't be aborted"):
+        controller.request("backend", "abort")
+    controller.target.state.request("backend", "abort")  # e.g. left by an older client
+    assert controller.tick("backend").phase == "Succeeded"
+    assert workloads.tracks["stable"].version == "2.0.0"

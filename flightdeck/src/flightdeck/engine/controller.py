@@ -96,6 +96,11 @@ class Controller:
             raise ConfigError(f"there is no rollout {name!r}")
         if record.finished:
             raise ConfigError(f"rollout {name!r} already ended: {record.phase}")
+        if action == "abort" and record.phase == "Promoting":
+            raise ConfigError(
+                f"rollout {name!r} is promoting (stable is being replaced): it can't be aborted; "
+                "roll back with a new rollout of the previous version"
+            )
         self.target.state.request(name, action)
         return record
 
@@ -151,7 +156,11 @@ class Controller:
 
     def _take_requests(self, record: RolloutRecord) -> None:
         for action in self.target.state.take_requests(record.name):
-            if action == "abort":
+            if action == "abort" and record.phase == "Promoting":
+                # Stable may already run the new version: removing the canary now would leave a
+                # half-replaced stable, so the promotion finishes.
+                self._event(record, "abort ignored: the promotion is replacing stable")
+            elif action == "abort":
                 record.abort_requested = True
                 if record.phase != "RollingBack":
                     self._roll_back(record, "aborted by request")
