@@ -20,6 +20,19 @@ def suppressions() -> dict[str, str]:
     return loaded
 
 
+def checkov(manifest: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """Scan one rendered manifest with checkov's Kubernetes checks; JSON on stdout."""
+    return subprocess.run(
+        [
+            *(str(CHECKOV), "-f", str(manifest), "--framework", "kubernetes"),
+            *("--output", "json", *options, "--quiet"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_every_suppression_has_a_reason() -> None:
     for check, reason in suppressions().items():
         assert check.startswith("CKV"), check
@@ -38,23 +51,7 @@ def test_checkov_finds_nothing_unexplained(scenario: str, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     manifest = tmp_path / f"{scenario}.yaml"
     manifest.write_text(result.stdout)
-    scan = subprocess.run(
-        [
-            str(CHECKOV),
-            "-f",
-            str(manifest),
-            "--framework",
-            "kubernetes",
-            "--output",
-            "json",
-            "--skip-check",
-            ",".join(suppressions()),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    scan = checkov(manifest, "--skip-check", ",".join(suppressions()))
     report = json.loads(scan.stdout)
     failed = report["results"]["failed_checks"] if isinstance(report, dict) else []
     findings = [f"{f['check_id']} {f['resource']}: {f['check_name']}" for f in failed]
@@ -80,20 +77,6 @@ def test_checkov_fails_an_insecure_manifest(tmp_path: Path) -> None:
             }
         )
     )
-    scan = subprocess.run(
-        [
-            str(CHECKOV),
-            "-f",
-            str(manifest),
-            "--framework",
-            "kubernetes",
-            "--output",
-            "json",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    scan = checkov(manifest)
     ids = {f["check_id"] for f in json.loads(scan.stdout)["results"]["failed_checks"]}
     assert "CKV_K8S_16" in ids

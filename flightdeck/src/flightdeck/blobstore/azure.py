@@ -30,6 +30,7 @@ DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
 T = TypeVar("T")
 
 
+@blobstores.register("azure")
 class AzureBlobStore:
     kind = "azure"
 
@@ -188,15 +189,3 @@ class AzureBlobWriter:
                 future.cancel()
             self._pending.clear()
             pool.shutdown(wait=True)
-
-
-@blobstores.register("azure")
-def _create(
-    connection_string: str,
-    container: str,
-    block_size: int = DEFAULT_BLOCK_SIZE,
-    concurrency: int = 4,
-    retries: int = 3,
-    timeout: float = 30.0,
-) -> AzureBlobStore:
-    return AzureBlobStore(connection_string, container, block_size, concurrency, retries, timeout)

@@ -44,6 +44,7 @@ class LocalBlobWriter:
         self._tmp.unlink(missing_ok=True)
 
 
+@blobstores.register("local")
 class LocalBlobStore:
     kind = "local"
 
@@ -96,8 +97,3 @@ class LocalBlobStore:
 
     def describe(self) -> str:
         return f"local directory {self.root}"
-
-
-@blobstores.register("local")
-def _create(root: Path | str) -> LocalBlobStore:
-    return LocalBlobStore(root)
