@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from flightdeck.local.platform import LocalPlatform
 from testsupport.ferretdb import FerretDB
+from testsupport.platform import platform_from_file, write_platform_config
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +46,21 @@ def _isolated_from_a_running_platform() -> Iterator[None]:
         del os.environ["FLIGHTDECK_BACKUP_ENV_FILE"]
     else:
         os.environ["FLIGHTDECK_BACKUP_ENV_FILE"] = previous
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    """One local platform shared by the tests of a session (it takes seconds to start)."""
+    directory = tmp_path_factory.mktemp("platform")
+    # A high rate limit: the routing tests send thousands of requests from one address.
+    config = write_platform_config(
+        directory, rate_limit={"requests_per_second": 5000, "burst": 5000}
+    )
+    started = platform_from_file(config)
+    try:
+        started.up()
+    except BaseException:
+        started.down()  # keep the logs in the temporary directory for the failure report
+        raise
+    yield started
+    started.down(purge=True)

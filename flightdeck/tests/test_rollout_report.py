@@ -15,7 +15,7 @@ def record() -> RolloutRecord:
 
     return RolloutRecord(
         name="backend",
-        version="2.0.0<script>",
+        version="2.0.0",
         spec=RolloutSpec(),
         stable_version="1.0.0",
         stable_replicas=2,
@@ -35,7 +35,7 @@ def record() -> RolloutRecord:
         events=[
             Event(at=at(5), phase="Progressing", message="step 1/3: 10% of traffic on the canary"),
             Event(at=at(20), phase="RollingBack", message="analysis failed at 10%: error_rate"),
-            Event(at=at(21), phase="RolledBack", message="canary removed; stable healthy"),
+            Event(at=at(21), phase="RolledBack", message="canary removed <script>; stable healthy"),
         ],
     )
 
@@ -77,7 +77,7 @@ def test_missing_samples_are_gaps_not_zeros() -> None:
 def test_text_is_escaped() -> None:
     page = render_report("<b>demo</b>", [record()], samples())
     assert "<script>" not in page
-    assert "2.0.0&lt;script&gt;" in page
+    assert "canary removed &lt;script&gt;" in page
     assert "&lt;b&gt;demo&lt;/b&gt;" in page
 
 

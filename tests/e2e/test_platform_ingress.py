@@ -4,12 +4,14 @@ import json
 import ssl
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 
 from flightdeck.local.platform import LocalPlatform
 from testsupport.platform import https_client, platform_from_file, trust_platform_ca
+from testsupport.waiting import wait_until
 
 
 def test_tls_verifies_against_the_generated_ca(platform: LocalPlatform) -> None:
@@ -50,8 +52,13 @@ def test_access_log_is_json_with_upstream_status_and_time(platform: LocalPlatfor
         response = client.get("/api/version", headers={"X-Request-ID": "trace-me-123"})
     assert response.headers["x-request-id"] == "trace-me-123"
     log = platform.run_dir.logs / "nginx-access.log"
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
-    entry = next(e for e in reversed(entries) if e["request_id"] == "trace-me-123")
+
+    def logged() -> dict[str, Any] | None:
+        # nginx writes the line when the request ends, which may be after the client has it.
+        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        return next((e for e in reversed(entries) if e["request_id"] == "trace-me-123"), None)
+
+    entry = wait_until(logged, timeout=5, what="the access log line of the request")
     assert entry["status"] == 200
     assert entry["upstream_addr"].startswith("127.0.0.1:")
     assert entry["upstream_status"] == "200"

@@ -54,4 +54,4 @@ def test_zero_failed_requests_while_the_weight_changes_20_times(platform: LocalP
     assert not failures, failures
     assert outcomes["200 stable"] > 50
     assert outcomes["200 canary"] > 10
-    assert platform.router.served_generation() is not None
+    assert platform.ingress.served_generation() is not None

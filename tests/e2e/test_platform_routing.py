@@ -80,4 +80,4 @@ def test_header_then_cookie_then_weight(
 def test_the_router_reads_back_what_it_applied(with_canary: LocalPlatform) -> None:
     with_canary.router.apply(Routing(canary_active=True, canary_weight=25))
     assert with_canary.router.current() == Routing(canary_active=True, canary_weight=25)
-    assert with_canary.router.served_generation() is not None
+    assert with_canary.ingress.served_generation() is not None

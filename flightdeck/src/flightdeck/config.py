@@ -30,9 +30,18 @@ def load_yaml_model(model: type[ModelT], path: Path | None) -> ModelT:
     else:
         source = str(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except FileNotFoundError as exc:
             raise ConfigError(f"{source}: no such file") from exc
+        except IsADirectoryError as exc:
+            raise ConfigError(f"{source}: is a directory, not a YAML file") from exc
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot be read: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start})"
+            ) from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):

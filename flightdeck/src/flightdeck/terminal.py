@@ -15,25 +15,30 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def info(message: str) -> None:
-    stderr.print(message)
+# Messages are plain text, never rich markup: user input such as `--set A=[red]` or a path with
+# brackets must reach the screen as it was typed. Styling comes only from the prefixes below.
+
+
+def info(message: str, style: str = "") -> None:
+    stderr.print(Text(message, style=style))
 
 
 def success(message: str) -> None:
-    stderr.print(f"[green]✓[/green] {message}")
+    stderr.print(Text.assemble(("✓", "green"), " ", message))
 
 
 def warning(message: str) -> None:
-    stderr.print(f"[yellow]![/yellow] {message}")
+    stderr.print(Text.assemble(("!", "yellow"), " ", message))
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/bold red] {message}")
+    stderr.print(Text.assemble(("error:", "bold red"), " ", message))
 
 
 def print_json(data: Any) -> None:
@@ -45,7 +50,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))
     stdout.print(table)
 
 
@@ -53,10 +58,10 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
 def status(message: str) -> Iterator[None]:
     """A spinner on a terminal; one plain line otherwise."""
     if stderr.is_terminal:
-        with stderr.status(message):
+        with stderr.status(Text(message)):
             yield
     else:
-        stderr.print(message)
+        stderr.print(Text(message))
         yield
 
 

@@ -22,6 +22,7 @@ from flightdeck.engine.spec import RolloutSpec, format_duration, load_rollout_sp
 from flightdeck.errors import ConfigError
 from flightdeck.state import LockedError
 from flightdeck.targets import targets
+from flightdeck.validation import check_name, check_version, parse_env_assignments
 
 app = typer.Typer(help="Canary rollouts with automatic analysis, promotion and rollback.")
 
@@ -36,7 +37,14 @@ SpecOption = Annotated[
     Path | None,
     typer.Option("--spec", "-s", help="Rollout spec (YAML); the document's defaults if omitted."),
 ]
-NameOption = Annotated[str, typer.Option("--name", help="The rollout's name.")]
+NameOption = Annotated[
+    str,
+    typer.Option(
+        "--name",
+        help="The rollout's name (lower-case letters, digits and '-').",
+        callback=lambda value: check_name(value) if value is not None else value,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -50,16 +58,6 @@ def _spec_for(name: str, spec_path: Path | None) -> RolloutSpec:
     if spec_path is None and name != spec.name:
         spec = spec.model_copy(update={"name": name})
     return spec
-
-
-def _parse_sets(values: list[str]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key or not key.replace("_", "").isalnum():
-            raise ConfigError(f"--set {value!r}: expected KEY=VALUE with a variable name as KEY")
-        env[key] = val
-    return env
 
 
 def _exit_code(record: RolloutRecord) -> int:
@@ -145,7 +143,12 @@ def _finish(record: RolloutRecord, as_json: bool) -> None:
 def start(
     version: Annotated[str, typer.Option("--version", "-v", help="The new version label.")],
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="KEY=VAL environment for the canary.")
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VAL environment for the canary (a variable name; the value at most "
+            "4096 characters, no control characters).",
+        ),
     ] = None,
     spec: SpecOption = None,
     target: TargetOption = "local",
@@ -156,8 +159,9 @@ def start(
     as_json: JsonOption = False,
 ) -> None:
     """Start a canary of VERSION and drive it to promotion or rollback."""
+    check_version(version)
     rollout = load_rollout_spec(spec)
-    env = _parse_sets(sets or [])
+    env = parse_env_assignments(sets or [])
     controller = _controller(target, rollout, config)
     record = controller.start(rollout, version, env)
     if detach:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from flightdeck.engine.spec import RolloutSpec
+from flightdeck.validation import EnvKey, EnvValue, Name, Version
 
 Phase = Literal[
     "Initializing",
@@ -40,11 +41,11 @@ class AnalysisRun(BaseModel):
 
 
 class RolloutRecord(BaseModel):
-    name: str
-    version: str
-    env: dict[str, str] = Field(default_factory=dict)
+    name: Name
+    version: Version
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict)
     spec: RolloutSpec
-    stable_version: str
+    stable_version: Version
     stable_replicas: int
     phase: Phase = "Initializing"
     step: int = -1

@@ -2,16 +2,24 @@
 
 They go through the real ingress with the canary header set to `always`, so they test the routing
 too: readiness, the version is the new one, and a note created, read back and deleted.
+
+The ingress rate-limits per client address, and the smoke tests are a client like any other: a
+429 is the limiter speaking, not the canary failing, so it is retried after its `Retry-After`
+(within the per-request timeout) instead of failing the test and rolling back a good canary.
+There is deliberately no route that the limiter exempts: anyone could use it.
 """
 
 from __future__ import annotations
 
 import ssl
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+
+MAX_RETRY_AFTER_SECONDS = 5.0
 
 
 class SmokeFailure(Exception):
@@ -21,6 +29,41 @@ class SmokeFailure(Exception):
 def _expect(condition: bool, message: str) -> None:
     if not condition:
         raise SmokeFailure(message)
+
+
+class RateLimitRetries(httpx.BaseTransport):
+    """Sends a request again when the ingress answers 429, after the `Retry-After` it asks for.
+
+    Gives up (returning the 429) once the next wait would pass `budget` seconds in all.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport, budget: float) -> None:
+        self.inner = inner
+        self.budget = budget
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self.budget
+        while True:
+            response = self.inner.handle_request(request)
+            if response.status_code != 429:
+                return response
+            wait = _retry_after(response.headers.get("retry-after"))
+            if time.monotonic() + wait > deadline:
+                return response
+            response.close()
+            time.sleep(wait)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header in seconds (dates are not used by our ingress)."""
+    try:
+        seconds = float(value) if value is not None else 1.0
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.1), MAX_RETRY_AFTER_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -41,8 +84,9 @@ def run_smoke_tests(
     marker = f"flightdeck smoke test {uuid.uuid4().hex[:8]}"
     note: dict[str, str] = {}
     results: list[SmokeResult] = []
+    transport = RateLimitRetries(httpx.HTTPTransport(verify=verify), budget=timeout)
     with httpx.Client(
-        base_url=base_url, verify=verify, timeout=timeout, headers={header: "always"}
+        base_url=base_url, transport=transport, timeout=timeout, headers={header: "always"}
     ) as client:
 
         def ready() -> str:

@@ -17,22 +17,27 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from flightdeck.config import load_yaml_model
+from flightdeck.validation import Name, PlainText
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+MAX_DURATION = timedelta(days=30)
+"""No step, interval or timeout of a rollout is longer: a larger value is a typo (e.g. ms vs s)."""
 
 
 def _parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e12 else float("inf")
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration (examples: 30s, 15m, 1h, 500ms)")
-    if seconds <= 0:
+    if not seconds > 0:  # also refuses NaN
         raise ValueError("a duration must be positive")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{value!r} is longer than the longest allowed duration (30 days)")
     return timedelta(seconds=seconds)
 
 
@@ -106,7 +111,7 @@ class Timeouts(Strict):
 class Notifications(Strict):
     """Apprise URLs (slack://, mailto://, pagerduty://, json://...) and where incidents go."""
 
-    urls: list[str] = Field(default_factory=list)
+    urls: list[PlainText] = Field(default_factory=list)
     incidents: Literal["jsonl", "github", "pagerduty"] = "jsonl"
     github_repository: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
 
@@ -125,7 +130,7 @@ DEFAULT_STEPS = (
 
 
 class RolloutSpec(Strict):
-    name: str = Field("backend", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    name: Name = "backend"
     steps: list[Step] = Field(default_factory=lambda: list(DEFAULT_STEPS), min_length=1)
     analysis: Analysis = Analysis()
     smoke_tests: SmokeTests = SmokeTests()

@@ -20,8 +20,10 @@ from flightdeck.blobstore.azurite import (
     azurite_connection_string,
     generate_account_key,
 )
+from flightdeck.errors import ConfigError
 from flightdeck.files import write_atomically
 from flightdeck.local.context import LocalContext
+from flightdeck.validation import control_characters
 
 ENV_FILE = "backup.env"
 
@@ -59,8 +61,22 @@ def backup_environment(context: LocalContext) -> dict[str, str]:
     }
 
 
+def dotenv_line(key: str, value: str) -> str:
+    """`KEY='value'` that python-dotenv (pydantic-settings' reader) reads back as exactly `value`.
+
+    Single quotes with `\\` and `\'` escaped. dotenv expands `${NAME}` even there and has no
+    escape for it, and a control character would end the line: both are refused.
+    """
+    if control_characters(value) or "${" in value:
+        raise ConfigError(
+            f"{key}: a value for {ENV_FILE} cannot contain control characters or '${{'"
+        )
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{key}='{escaped}'"
+
+
 def write_backup_env(context: LocalContext) -> Path:
     path = context.run_dir.root / ENV_FILE
-    lines = [f"{key}={value}" for key, value in sorted(backup_environment(context).items())]
+    lines = [dotenv_line(key, value) for key, value in sorted(backup_environment(context).items())]
     write_atomically(path, "\n".join(lines) + "\n", mode=0o600)
     return path

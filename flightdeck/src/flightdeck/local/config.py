@@ -11,11 +11,22 @@ from pathlib import Path
 from typing import Annotated
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from flightdeck.config import load_yaml_model
+from flightdeck.config import describe_validation_error, load_yaml_model
+from flightdeck.errors import ConfigError
+from flightdeck.validation import EnvKey, HostName, PlainText, SafePath, Version, control_characters
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Strict: YAML's `true` is not port 1, and "8443" is not a number.
+Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 DEFAULT_CONFIG_FILE = "flightdeck.yaml"
 
 
@@ -36,16 +47,22 @@ class Ports(Strict):
 
 
 class Backend(Strict):
-    replicas: int = Field(2, ge=1, le=10, description="stable replicas, one process and port each")
-    version: str = Field("1.0.0", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    replicas: StrictInt = Field(
+        2, ge=1, le=10, description="stable replicas, one process and port each"
+    )
+    version: Version = "1.0.0"
+    max_upload_bytes: StrictInt = Field(10 * 1024 * 1024, ge=1, le=10 * 1024**3)
 
 
 class RateLimit(Strict):
-    """Per client address, answering 429 beyond rate + burst."""
+    """Per client address, answering 429 beyond rate + burst.
 
-    requests_per_second: int = Field(20, ge=1)
-    burst: int = Field(40, ge=0)
+    The upper bounds keep nginx's own arithmetic (the rate is kept in thousandths) from
+    overflowing; nobody limits a single client to more than a million requests per second.
+    """
+
+    requests_per_second: StrictInt = Field(20, ge=1, le=1_000_000)
+    burst: StrictInt = Field(40, ge=0, le=1_000_000)
 
 
 class Canary(Strict):
@@ -56,15 +73,15 @@ class Canary(Strict):
 
 
 class Monitoring(Strict):
-    scrape_interval_seconds: int = Field(15, ge=1, le=300)
-    evaluation_interval_seconds: int = Field(15, ge=1, le=300)
+    scrape_interval_seconds: StrictInt = Field(15, ge=1, le=300)
+    evaluation_interval_seconds: StrictInt = Field(15, ge=1, le=300)
     retention: str = Field("15d", pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
 
 
 class Database(Strict):
     """The embedded FerretDB by default; `uri` (or MONGODB_URI) points at an external MongoDB."""
 
-    uri: str | None = None
+    uri: PlainText | None = None
     name: str = Field("flightdeck", pattern=r"^[A-Za-z0-9_-]{1,63}$")
 
     @field_validator("uri")
@@ -80,7 +97,7 @@ class Backup(Strict):
 
     enabled: bool = True
     schedule: str = Field("0 */6 * * *", description="cron expression; the document's 6 hours")
-    azure_connection_string_env: str = Field(
+    azure_connection_string_env: EnvKey = Field(
         "FLIGHTDECK_BACKUP_AZURE_CONNECTION_STRING",
         description="the variable holding a real Azure connection string (never in this file)",
     )
@@ -94,9 +111,9 @@ class Backup(Strict):
 
 
 class Tls(Strict):
-    server_name: str = "localhost"
-    certificate_days: int = Field(90, ge=2, le=825, description="like Let's Encrypt: 90 days")
-    renew_before_days: int = Field(30, ge=1)
+    server_name: HostName = "localhost"
+    certificate_days: StrictInt = Field(90, ge=2, le=825, description="like Let's Encrypt: 90 days")
+    renew_before_days: StrictInt = Field(30, ge=1)
 
     @model_validator(mode="after")
     def _renew_inside_lifetime(self) -> Tls:
@@ -106,7 +123,7 @@ class Tls(Strict):
 
 
 class PlatformConfig(Strict):
-    run_dir: Path = Path(".flightdeck")
+    run_dir: SafePath = Path(".flightdeck")
     ports: Ports = Ports()
     backend: Backend = Backend()
     rate_limit: RateLimit = RateLimit()
@@ -115,7 +132,7 @@ class PlatformConfig(Strict):
     database: Database = Database()
     tls: Tls = Tls()
     backup: Backup = Backup()
-    ready_timeout_seconds: float = Field(60, gt=0)
+    ready_timeout_seconds: float = Field(60, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> PlatformConfig:
@@ -137,7 +154,11 @@ class PlatformConfig(Strict):
     @property
     def azure_connection_string(self) -> str | None:
         """A real Azure Blob connection string from the environment, or None for Azurite."""
-        return os.environ.get(self.backup.azure_connection_string_env) or None
+        variable = self.backup.azure_connection_string_env
+        value = os.environ.get(variable) or None
+        if value is not None and control_characters(value):
+            raise ConfigError(f"{variable}: the connection string contains control characters")
+        return value
 
 
 def load_platform_config(path: Path | None, root: Path) -> PlatformConfig:
@@ -152,5 +173,13 @@ def load_platform_config(path: Path | None, root: Path) -> PlatformConfig:
     if not config.run_dir.is_absolute():
         updates["run_dir"] = (root / config.run_dir).resolve()
     if env_uri := os.environ.get("MONGODB_URI"):
-        updates["database"] = Database(uri=env_uri, name=config.database.name)
-    return config.model_copy(update=updates) if updates else config
+        updates["database"] = {"uri": env_uri, "name": config.database.name}
+    if not updates:
+        return config
+    # Validated again: the resolved run directory and the variable are input too.
+    data = config.model_dump() | updates
+    try:
+        return PlatformConfig.model_validate(data)
+    except ValidationError as exc:
+        source = "MONGODB_URI / the resolved run_dir"
+        raise ConfigError(describe_validation_error(source, exc)) from None

@@ -28,11 +28,12 @@ from flightdeck.blobstore.azurite import DEFAULT_ACCOUNT, azurite_command, azuri
 from flightdeck.errors import FlightdeckError, PermanentError
 from flightdeck.local.backup import azurite_account_key, backup_environment, write_backup_env
 from flightdeck.local.context import LocalContext
+from flightdeck.local.ingress import NGINX_GROUP, LocalIngress, nginx_executable
 from flightdeck.local.monitoring import write_monitoring_configs
 from flightdeck.local.supervisor import Program
 from flightdeck.local.tls import TlsFiles, ensure_certificate
 from flightdeck.paths import repo_root
-from flightdeck.routers.nginx import NGINX_GROUP, LocalNginxRouter, nginx_executable
+from flightdeck.routers.nginx import LocalNginxRouter
 from flightdeck.workloads import TrackSpec
 from flightdeck.workloads.local import SupervisorWorkloads
 
@@ -89,6 +90,7 @@ class LocalPlatform:
         self.run_dir = context.run_dir
         self.supervisor = context.supervisor
         self.router = LocalNginxRouter(context)
+        self.ingress = LocalIngress(context)
         self.workloads = SupervisorWorkloads(context)
 
     # -- programs -----------------------------------------------------------------------------
@@ -211,7 +213,7 @@ class LocalPlatform:
         return True, f"running since {time.strftime('%H:%M:%S', time.localtime(info['start']))}"
 
     def _nginx_check(self) -> tuple[bool, str]:
-        served = self.router.served_generation()
+        served = self.ingress.served_generation()
         if served is None:
             return False, "no answer on HTTPS"
         return True, f"routing generation {served}"
@@ -283,7 +285,7 @@ class LocalPlatform:
             if self.supervisor.process(NGINX_GROUP, NGINX_GROUP) is not None:
                 self.supervisor.signal(NGINX_GROUP, NGINX_GROUP, "HUP")
             self._wait(
-                NGINX_GROUP, lambda: (self.router.served_generation() == generation, "reload")
+                NGINX_GROUP, lambda: (self.ingress.served_generation() == generation, "reload")
             )
         if was_running:
             for name in ("prometheus", "alertmanager"):

@@ -7,6 +7,9 @@ component means rewriting its file and calling `update()`, which applies the dif
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,11 +25,22 @@ from supervisor.xmlrpc import SupervisorTransport
 from flightdeck.errors import PermanentError, RetryableError
 from flightdeck.files import write_atomically
 from flightdeck.local.layout import RunDir
+from flightdeck.validation import control_characters
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_BARE = re.compile(r"[A-Za-z0-9_./:=@,+-]")
 
 
 @dataclass(frozen=True)
 class Program:
-    """One supervised process."""
+    """One supervised process.
+
+    Its command line, working directory and environment never go into supervisord's files: they
+    go into a launch file (JSON, mode 0600) that `flightdeck.local.launch` reads before it execs
+    the command. supervisord's file names only the launcher, the launch file and its digest, so a
+    value cannot add a section, a line or a `%(...)s` expansion, and a change of environment still
+    changes the program's definition (and restarts it on `update`).
+    """
 
     name: str
     command: Sequence[str]
@@ -36,12 +50,23 @@ class Program:
     stop_wait_seconds: int = 30
     autorestart: bool = True
 
-    def render(self, log: Path) -> str:
-        env = ",".join(f'{key}="{_quote_env(value)}"' for key, value in self.environment.items())
+    def launch_spec(self) -> bytes:
+        spec = {
+            "command": list(self.command),
+            "directory": str(self.directory),
+            "environment": dict(self.environment),
+        }
+        return (json.dumps(spec, sort_keys=True) + "\n").encode()
+
+    def render(self, log: Path, launch_file: Path) -> str:
+        """The `[program:...]` section; the launch file must hold `launch_spec()`."""
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"{self.name!r} is not a program name")
+        digest = "sha256:" + hashlib.sha256(self.launch_spec()).hexdigest()
+        launcher = [sys.executable, "-m", "flightdeck.local.launch", str(launch_file), digest]
         lines = [
             f"[program:{self.name}]",
-            "command=" + " ".join(_quote_arg(arg) for arg in self.command),
-            f"directory={self.directory}",
+            "command=" + " ".join(supervisor_quote(arg) for arg in launcher),
             "autostart=true",
             f"autorestart={'true' if self.autorestart else 'false'}",
             "startsecs=1",
@@ -51,24 +76,49 @@ class Program:
             "stopasgroup=true",
             "killasgroup=true",
             "redirect_stderr=true",
-            f"stdout_logfile={log}",
+            f"stdout_logfile={supervisor_path(log)}",
             "stdout_logfile_maxbytes=20MB",
             "stdout_logfile_backups=3",
         ]
-        if env:
-            lines.append(f"environment={env}")
         return "\n".join(lines) + "\n"
 
 
-def _quote_arg(arg: str) -> str:
-    if any(ch in arg for ch in " \"'%") or not arg:
-        escaped = arg.replace("%", "%%").replace('"', '\\"')
-        return f'"{escaped}"'
-    return arg
+def supervisor_quote(arg: str) -> str:
+    """One argument of a supervisord `command=` line that reads back as exactly `arg`.
+
+    supervisord reads the line with configparser (inline comments start at a `;` or `#` after
+    whitespace, the value is stripped), expands `%(name)s`, then splits it with shlex. So: `%`
+    becomes `\\%%`; whitespace is single-quoted (no whitespace then precedes a comment sign, and
+    none is at either end); every other character outside a small safe set is backslash-escaped.
+    Characters a config line cannot hold (control characters, line separators) are refused.
+    """
+    if found := control_characters(arg):
+        raise ValueError(f"a supervisord command argument cannot contain {found!r}")
+    if not arg:
+        return "''"
+    parts = []
+    for ch in arg:
+        if _BARE.fullmatch(ch):
+            parts.append(ch)
+        elif ch.isspace():
+            parts.append(f"'{ch}'")
+        elif ch == "%":
+            parts.append("\\%%")
+        else:
+            parts.append("\\" + ch)
+    return "".join(parts)
 
 
-def _quote_env(value: str) -> str:
-    return value.replace("%", "%%").replace('"', '\\"')
+def supervisor_path(path: Path) -> str:
+    """A path as a supervisord value that is not split (log files, sockets, includes).
+
+    The platform config refuses run directories with characters these values cannot carry
+    (validation.SafePath); this refuses them again rather than write a file they would break.
+    """
+    text = str(path)
+    if control_characters(text) or any(ch.isspace() or ch in ";#%" for ch in text):
+        raise ValueError(f"{text!r} cannot appear in a supervisord file")
+    return text
 
 
 def supervisord_executable() -> str:
@@ -87,19 +137,21 @@ class Supervisor:
         self.run_dir = run_dir
         self.config_path = run_dir.conf / "supervisord.conf"
         self.programs_dir = run_dir.conf / "programs"
+        self.launch_dir = run_dir.conf / "launch"
 
     # -- configuration ------------------------------------------------------------------------
     def write_main_config(self) -> None:
         socket = self.run_dir.supervisor_socket
+        path = supervisor_path
         content = f"""; generated by flightdeck; edit flightdeck.yaml instead
 [unix_http_server]
-file={socket}
+file={path(socket)}
 chmod=0700
 
 [supervisord]
-logfile={self.run_dir.logs / "supervisord.log"}
-pidfile={self.run_dir.root / "supervisord.pid"}
-childlogdir={self.run_dir.logs}
+logfile={path(self.run_dir.logs / "supervisord.log")}
+pidfile={path(self.run_dir.root / "supervisord.pid")}
+childlogdir={path(self.run_dir.logs)}
 nodaemon=false
 silent=true
 
@@ -107,21 +159,28 @@ silent=true
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
-serverurl=unix://{socket}
+serverurl=unix://{path(socket)}
 
 [include]
-files = {self.programs_dir}/*.conf
+files = {path(self.programs_dir)}/*.conf
 """
         self.programs_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(self.config_path, content)
 
     def write_group(self, group: str, programs: Sequence[Program]) -> None:
         """Define a group of programs (a component, or a backend track)."""
-        body = "\n".join(
-            program.render(self.run_dir.logs / f"{program.name}.log") for program in programs
-        )
+        if not _NAME.fullmatch(group):
+            raise ValueError(f"{group!r} is not a group name")
+        sections = []
+        for program in programs:
+            launch_file = self.launch_dir / f"{program.name}.json"
+            # Written before the program file that names it, and checked by the launcher against
+            # the digest in that file.
+            write_atomically(launch_file, program.launch_spec(), mode=0o600)
+            sections.append(program.render(self.run_dir.logs / f"{program.name}.log", launch_file))
+        body = "\n".join(sections)
         body += f"\n[group:{group}]\nprograms={','.join(p.name for p in programs)}\n"
-        write_atomically(self.programs_dir / f"{group}.conf", body)
+        write_atomically(self.programs_dir / f"{group}.conf", body, mode=0o600)
 
     def remove_group(self, group: str) -> None:
         (self.programs_dir / f"{group}.conf").unlink(missing_ok=True)

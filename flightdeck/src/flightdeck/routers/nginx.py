@@ -1,195 +1,23 @@
-"""The local TrafficRouter: a generated nginx configuration, checked and reloaded gracefully.
+"""The local TrafficRouter: the platform's nginx ingress (flightdeck.local.ingress).
 
 The split follows ingress-nginx exactly: header (`always`/`never`, anything else falls through),
 then cookie (`always`/`never`), then the weight, decided per request. The weight uses
 `split_clients` on `$request_id` (random per request, like ingress-nginx's per-request draw).
 
-Every applied configuration carries a generation number that nginx answers on
-`/.flightdeck/routing` (loopback only); `apply()` returns when a fresh connection sees it, i.e.
-when the new workers serve the new routing while the old ones finish their requests.
+The routing is kept in `state/routing.json` with its generation number; `apply()` returns when a
+fresh connection to nginx sees the new generation, i.e. when the new workers serve the new
+routing while the old ones finish their requests.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import ssl
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
-from flightdeck.errors import PermanentError, RetryableError
+from flightdeck.errors import PermanentError
 from flightdeck.files import write_atomically
 from flightdeck.local.context import LocalContext
-from flightdeck.local.tls import TlsFiles
+from flightdeck.local.ingress import IngressRouting, LocalIngress
 from flightdeck.routers import Routing, routers
-
-NGINX_GROUP = "nginx"
-ROUTING_PATH = "/.flightdeck/routing"
-PLACEHOLDER_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Flightdeck</title></head>
-<body><h1>Flightdeck</h1>
-<p>The frontend is not built yet. The API is at <a href="/api/notes">/api/notes</a>;
-health at <a href="/health">/health</a>.</p></body></html>
-"""
-
-
-def nginx_executable() -> str:
-    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    raise PermanentError("nginx is not installed: run `make setup`")
-
-
-def render_nginx_conf(
-    context: LocalContext,
-    routing: Routing,
-    stable: list[str],
-    canary: list[str],
-    generation: int,
-) -> str:
-    """The whole nginx.conf for the platform's ingress."""
-    config = context.config
-    run_dir = context.run_dir
-    tls = TlsFiles(run_dir.tls)
-    temp = run_dir.root / "nginx-temp"
-    if not stable:
-        raise PermanentError("cannot route: the stable track has no replicas")
-    canary_active = routing.canary_active and bool(canary)
-
-    def upstream(name: str, endpoints: list[str]) -> str:
-        # max_fails=0: a replica being replaced refuses connections for a moment, and nginx must
-        # not then count the whole pool as down ("no live upstreams"); it tries the next one.
-        servers = "\n".join(f"        server {endpoint} max_fails=0;" for endpoint in endpoints)
-        return f"    upstream {name} {{\n{servers}\n        keepalive 16;\n    }}\n"
-
-    header_var = "$http_" + config.canary.header.lower().replace("-", "_")
-    cookie_var = "$cookie_" + config.canary.cookie
-    if not canary_active:
-        split = '    map "" $fd_pool { default stable; }\n'
-    else:
-        weight = routing.canary_weight
-        if weight == 0:
-            by_weight = '    map "" $fd_by_weight { default stable; }\n'
-        elif weight == 100:
-            by_weight = '    map "" $fd_by_weight { default canary; }\n'
-        else:
-            by_weight = (
-                '    split_clients "${request_id}" $fd_by_weight {\n'
-                f"        {weight}% canary;\n"
-                "        * stable;\n"
-                "    }\n"
-            )
-        split = (
-            by_weight
-            + f"    map {cookie_var} $fd_by_cookie {{\n"
-            + '        "always" canary;\n        "never" stable;\n'
-            + "        default $fd_by_weight;\n    }\n"
-            + f"    map {header_var} $fd_pool {{\n"
-            + '        "always" canary;\n        "never" stable;\n'
-            + "        default $fd_by_cookie;\n    }\n"
-        )
-
-    https = config.ports.https
-    rate = config.rate_limit.requests_per_second
-    redirect_port = "" if https == 443 else f":{https}"
-    # nginx's workers otherwise drop to `nobody`, who cannot read a run directory inside a private
-    # home or temporary directory; the platform only listens on loopback.
-    user = "user root root;\n" if os.geteuid() == 0 else ""
-    routing_json = json.dumps(
-        {
-            "generation": generation,
-            "canary_active": canary_active,
-            "canary_weight": routing.canary_weight,
-        }
-    )
-    proxy = f"""            limit_req zone=per_client burst={config.rate_limit.burst} nodelay;
-            proxy_pass http://backend_$fd_pool;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Request-ID $fd_request_id;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 3;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 60s;
-"""
-    return f"""# generated by flightdeck (generation {generation}); edit flightdeck.yaml instead
-{user}worker_processes 2;
-daemon off;
-pid {run_dir.root / "nginx.pid"};
-error_log {run_dir.logs / "nginx-error.log"} warn;
-worker_shutdown_timeout 30s;
-
-events {{
-    worker_connections 1024;
-}}
-
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    server_tokens off;
-    client_max_body_size {config.backend.max_upload_bytes + 1024 * 1024};
-    client_body_temp_path {temp / "body"};
-    proxy_temp_path {temp / "proxy"};
-    fastcgi_temp_path {temp / "fastcgi"};
-    uwsgi_temp_path {temp / "uwsgi"};
-    scgi_temp_path {temp / "scgi"};
-
-    map $http_x_request_id $fd_request_id {{
-        "" $request_id;
-        default $http_x_request_id;
-    }}
-{split}
-    log_format flightdeck_json escape=json '{{"time":"$time_iso8601","remote_addr":"$remote_addr",'
-        '"request_id":"$fd_request_id","method":"$request_method","uri":"$request_uri",'
-        '"status":$status,"bytes_sent":$bytes_sent,"request_time":$request_time,'
-        '"upstream_addr":"$upstream_addr","upstream_status":"$upstream_status",'
-        '"upstream_response_time":"$upstream_response_time","pool":"$fd_pool",'
-        '"user_agent":"$http_user_agent"}}';
-    access_log {run_dir.logs / "nginx-access.log"} flightdeck_json;
-
-    limit_req_zone $binary_remote_addr zone=per_client:10m rate={rate}r/s;
-    limit_req_status 429;
-
-{upstream("backend_stable", stable)}{upstream("backend_canary", canary) if canary_active else ""}
-    server {{
-        listen 127.0.0.1:{config.ports.http};
-        server_name _;
-        return 308 https://$host{redirect_port}$request_uri;
-    }}
-
-    server {{
-        listen 127.0.0.1:{https} ssl http2;
-        server_name {config.tls.server_name} localhost 127.0.0.1;
-        ssl_certificate {tls.server_cert};
-        ssl_certificate_key {tls.server_key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_cache shared:SSL:10m;
-        add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
-
-        location = {ROUTING_PATH} {{
-            allow 127.0.0.1;
-            deny all;
-            default_type application/json;
-            return 200 '{routing_json}';
-        }}
-        location /api/ {{
-{proxy}        }}
-        location /health {{
-{proxy}        }}
-        location / {{
-            limit_req zone=per_client burst={config.rate_limit.burst} nodelay;
-            root {run_dir.root / "www"};
-            try_files $uri /index.html;
-        }}
-    }}
-}}
-"""
 
 
 @routers.register("nginx")
@@ -198,8 +26,8 @@ class LocalNginxRouter:
 
     def __init__(self, context: LocalContext) -> None:
         self.context = context
+        self.ingress = LocalIngress(context)
         self.state_path = context.run_dir.state / "routing.json"
-        self.conf_path = context.run_dir.conf / "nginx.conf"
 
     def current(self) -> Routing:
         if not self.state_path.exists():
@@ -213,7 +41,7 @@ class LocalNginxRouter:
         return int(json.loads(self.state_path.read_text())["generation"])
 
     def write(self, routing: Routing) -> int:
-        """Render, check with `nginx -t`, and install the configuration; returns its generation.
+        """Install the nginx configuration for `routing` (not yet served); returns its generation.
 
         A configuration that nginx rejects is never installed: the previous one stays.
         """
@@ -223,73 +51,19 @@ class LocalNginxRouter:
         if routing.canary_active and not canary:
             raise PermanentError("cannot route to the canary: the canary track is not running")
         generation = self._generation() + 1
-        content = render_nginx_conf(self.context, routing, stable, canary, generation)
-        self._prepare_directories()
-        candidate = self.conf_path.with_name("nginx.conf.candidate")
-        write_atomically(candidate, content)
-        check = subprocess.run(
-            [
-                nginx_executable(),
-                "-t",
-                "-q",
-                "-c",
-                str(candidate),
-                "-p",
-                str(self.context.run_dir.root),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+        self.ingress.install(
+            IngressRouting(stable, canary, routing.canary_active, routing.canary_weight),
+            generation,
         )
-        if check.returncode != 0:
-            raise PermanentError(
-                f"nginx rejected the generated configuration:\n{check.stderr.strip()}"
-            )
-        os.replace(candidate, self.conf_path)
-        write_atomically(
-            self.state_path,
-            json.dumps(
-                {
-                    "generation": generation,
-                    "canary_active": routing.canary_active,
-                    "canary_weight": routing.canary_weight,
-                }
-            )
-            + "\n",
-        )
+        state = {
+            "generation": generation,
+            "canary_active": routing.canary_active,
+            "canary_weight": routing.canary_weight,
+        }
+        write_atomically(self.state_path, json.dumps(state) + "\n")
         return generation
-
-    def _prepare_directories(self) -> None:
-        run_dir = self.context.run_dir
-        www = run_dir.root / "www"
-        www.mkdir(parents=True, exist_ok=True)
-        if not (www / "index.html").exists():
-            write_atomically(www / "index.html", PLACEHOLDER_PAGE)
-        (run_dir.root / "nginx-temp").mkdir(parents=True, exist_ok=True)
 
     def apply(self, routing: Routing) -> None:
         generation = self.write(routing)
-        self.context.supervisor.signal(NGINX_GROUP, NGINX_GROUP, "HUP")
-        self.wait_for_generation(generation)
-
-    def served_generation(self) -> int | None:
-        """The generation that a new connection to nginx sees, or None if nginx doesn't answer."""
-        url = f"https://127.0.0.1:{self.context.config.ports.https}{ROUTING_PATH}"
-        context = ssl.create_default_context(cafile=str(TlsFiles(self.context.run_dir.tls).ca_cert))
-        context.check_hostname = False
-        try:
-            with urllib.request.urlopen(url, context=context, timeout=2) as response:
-                return int(json.loads(response.read())["generation"])
-        except (OSError, ValueError, KeyError):
-            return None
-
-    def wait_for_generation(self, generation: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.served_generation() == generation:
-                return
-            time.sleep(0.02)
-        raise RetryableError(
-            f"nginx did not serve routing generation {generation} within {timeout}s "
-            f"(log: {self.context.run_dir.logs / 'nginx-error.log'})"
-        )
+        self.ingress.reload()
+        self.ingress.wait_for_generation(generation)

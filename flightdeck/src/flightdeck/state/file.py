@@ -14,6 +14,7 @@ from typing import Any
 
 from flightdeck.files import pid_lock, write_atomically
 from flightdeck.state import LockedError, stores
+from flightdeck.validation import check_name
 
 
 @stores.register("file")
@@ -22,7 +23,8 @@ class FileStateStore:
         self.directory = directory
 
     def _path(self, name: str, suffix: str) -> Path:
-        return self.directory / f"{name}{suffix}"
+        # The name becomes a file name: only a DNS label, never a path (`../x`).
+        return self.directory / f"{check_name(name, 'rollout name')}{suffix}"
 
     def load(self, name: str) -> dict[str, Any] | None:
         path = self._path(name, ".json")

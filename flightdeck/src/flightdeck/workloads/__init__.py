@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from flightdeck.errors import ConfigError
 from flightdeck.registry import Registry
+from flightdeck.validation import check_version, parse_env_assignments
 
 Track = Literal["stable", "canary", "blue", "green"]
 TRACKS: tuple[Track, ...] = ("stable", "canary", "blue", "green")
@@ -20,6 +22,16 @@ class TrackSpec:
     version: str
     replicas: int = 1
     env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Whatever the source (CLI, a record read back from a state store), a track is checked
+        # again before any implementation turns it into a process, a file or an object.
+        if self.track not in TRACKS:
+            raise ConfigError(f"unknown track {self.track!r} (known: {', '.join(TRACKS)})")
+        check_version(self.version, f"track {self.track}: version")
+        parse_env_assignments(
+            [f"{key}={value}" for key, value in self.env.items()], f"track {self.track}: env"
+        )
 
 
 class Workloads(Protocol):
