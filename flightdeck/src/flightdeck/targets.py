@@ -13,6 +13,7 @@ from flightdeck.engine.spec import RolloutSpec
 from flightdeck.errors import ConfigError
 from flightdeck.local.config import load_platform_config
 from flightdeck.local.context import LocalContext
+from flightdeck.local.ingress import SMOKE_TOKEN_HEADER, smoke_token
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import IncidentSink, incident_sinks
 from flightdeck.notify import incidents as _incident_sinks  # noqa: F401  (registers the sinks)
@@ -62,6 +63,7 @@ def local_target(spec: RolloutSpec, config_path: Path | None) -> Target:
         verify,
         timeout=spec.smoke_tests.timeout.total_seconds(),
         header=config.canary.header,
+        extra_headers={SMOKE_TOKEN_HEADER: smoke_token(context)},
     )
     return Target(
         router=LocalNginxRouter(context),

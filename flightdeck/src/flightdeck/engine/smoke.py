@@ -6,7 +6,8 @@ too: readiness, the version is the new one, and a note created, read back and de
 The ingress rate-limits per client address, and the smoke tests are a client like any other: a
 429 is the limiter speaking, not the canary failing, so it is retried after its `Retry-After`
 (within the per-request timeout) instead of failing the test and rolling back a good canary.
-There is deliberately no route that the limiter exempts: anyone could use it.
+An ingress may also exempt the smoke tests from its limit: `extra_headers` carries what it
+needs (the local ingress takes a per-platform secret token, see flightdeck.local.ingress).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def run_smoke_tests(
     version: str,
     timeout: float,
     header: str = "X-Canary",
+    extra_headers: dict[str, str] | None = None,
 ) -> list[SmokeResult]:
     """Run the five tests in order; after the first failure the rest are not run."""
     marker = f"flightdeck smoke test {uuid.uuid4().hex[:8]}"
@@ -86,7 +88,10 @@ def run_smoke_tests(
     results: list[SmokeResult] = []
     transport = RateLimitRetries(httpx.HTTPTransport(verify=verify), budget=timeout)
     with httpx.Client(
-        base_url=base_url, transport=transport, timeout=timeout, headers={header: "always"}
+        base_url=base_url,
+        transport=transport,
+        timeout=timeout,
+        headers={**(extra_headers or {}), header: "always"},
     ) as client:
 
         def ready() -> str:

@@ -15,10 +15,11 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flightdeck.errors import ConfigError
+from flightdeck.validation import NAME_PATTERN, PlainText
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 CHART_NAME = "flightdeck"
-NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+NAME = NAME_PATTERN
 
 
 class KubernetesSettings(BaseSettings):
@@ -28,12 +29,12 @@ class KubernetesSettings(BaseSettings):
     release: str = Field(pattern=NAME)
     fullname: str | None = Field(None, pattern=NAME)
     router: Literal["ingress-nginx", "gateway-api"] = "ingress-nginx"
-    prometheus_url: str = Field(pattern=r"^https?://")
-    ingress_url: str = Field(pattern=r"^https?://")
+    prometheus_url: PlainText = Field(pattern=r"^https?://")
+    ingress_url: PlainText = Field(pattern=r"^https?://")
     ingress_ca_file: Path | None = None
-    canary_header: str = "X-Canary"
+    canary_header: str = Field("X-Canary", pattern=r"^[A-Za-z0-9-]{1,64}$")
     lease_seconds: int = Field(30, ge=3, le=3600)
-    kube_context: str | None = None
+    kube_context: PlainText | None = None
     metrics_dir: Path | None = None
     incidents_file: Path = Path(".flightdeck/incidents.jsonl")
 

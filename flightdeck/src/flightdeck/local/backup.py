@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 from flightdeck.blobstore.azurite import (
@@ -28,20 +27,13 @@ from flightdeck.validation import control_characters
 ENV_FILE = "backup.env"
 
 
-def _secret(path: Path, generate: Callable[[], str]) -> str:
-    if not path.exists():
-        write_atomically(path, generate() + "\n", mode=0o600)
-    return path.read_text().strip()
-
-
 def azurite_account_key(context: LocalContext) -> str:
-    return _secret(context.run_dir.root / "secrets" / "azurite-account-key", generate_account_key)
+    return context.run_dir.secret("azurite-account-key", generate_account_key)
 
 
 def backup_key_file(context: LocalContext) -> Path:
-    path = context.run_dir.root / "secrets" / "backup.key"
-    _secret(path, lambda: base64.b64encode(secrets.token_bytes(32)).decode())
-    return path
+    context.run_dir.secret("backup.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    return context.run_dir.root / "secrets" / "backup.key"
 
 
 def backup_environment(context: LocalContext) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import ssl
 import subprocess
@@ -36,6 +37,7 @@ from flightdeck.validation import control_characters
 
 NGINX_GROUP = "nginx"
 ROUTING_PATH = "/.flightdeck/routing"
+SMOKE_TOKEN_HEADER = "X-Flightdeck-Smoke"  # noqa: S105 (a header name, not a secret)
 PLACEHOLDER_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Flightdeck</title></head>
 <body><h1>Flightdeck</h1>
@@ -103,6 +105,11 @@ class IngressRouting:
     canary_weight: int = 0
 
 
+def smoke_token(context: LocalContext) -> str:
+    """The secret that exempts the platform's smoke tests from the rate limit (hex, 32 bytes)."""
+    return context.run_dir.secret("smoke-token", lambda: secrets.token_hex(32))
+
+
 def nginx_executable() -> str:
     for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
         if candidate and Path(candidate).exists():
@@ -146,6 +153,7 @@ def render_nginx_conf(context: LocalContext, routing: IngressRouting, generation
             https_suffix="" if https == 443 else f":{https}",
             server_name=config.tls.server_name,
             routing_path=ROUTING_PATH,
+            smoke_token=smoke_token(context),
             generation=generation,
         )
     except (jinja2.TemplateError, ValueError) as exc:
@@ -164,7 +172,7 @@ class LocalIngress:
         content = render_nginx_conf(self.context, routing, generation)
         self._prepare_directories()
         candidate = self.conf_path.with_name("nginx.conf.candidate")
-        write_atomically(candidate, content)
+        write_atomically(candidate, content, mode=0o600)  # holds the smoke token
         check = subprocess.run(
             [
                 nginx_executable(),

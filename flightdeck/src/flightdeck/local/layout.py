@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from flightdeck.files import write_atomically
 
 # A UNIX socket path must fit in sockaddr_un (108 bytes on Linux).
 _MAX_SOCKET_PATH = 100
@@ -56,6 +59,13 @@ class RunDir:
             return path
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"flightdeck-{digest}.sock"
+
+    def secret(self, name: str, generate: Callable[[], str]) -> str:
+        """A secret of this platform in `secrets/NAME` (mode 0600), generated on first use."""
+        path = self.root / "secrets" / name
+        if not path.exists():
+            write_atomically(path, generate() + "\n", mode=0o600)
+        return path.read_text().strip()
 
     def create(self) -> None:
         for directory in (self.conf, self.logs, self.data, self.state, self.metrics, self.tls):
