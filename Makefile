@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --locked --all-packages --quiet
 
-.PHONY: setup up down status test lint format demo
+.PHONY: setup up down status test test-fast lint format demo
 setup:
 	@./scripts/setup.sh
 
@@ -19,6 +19,10 @@ status:
 
 test: setup
 	@./scripts/test.sh
+
+# The linters and the unit tier (no servers): the quick loop, under two minutes.
+test-fast: setup
+	@./scripts/test.sh --fast
 
 lint: setup
 	@./scripts/test.sh --lint-only

@@ -6,9 +6,29 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 from testsupport.ferretdb import FerretDB
 from testsupport.platform import platform_from_file, write_platform_config
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test belongs to exactly one tier: its closest tier marker (a function's overrides
+    its module's); tests under tests/e2e/ are e2e unless marked otherwise. A test without a tier
+    stops the run, so `make test-fast` (-m unit) can never silently miss one."""
+    unmarked = []
+    for item in items:
+        tier = next((mark.name for mark in item.iter_markers() if mark.name in TIERS), None)
+        if tier is None and "tests/e2e/" in item.nodeid:
+            item.add_marker(pytest.mark.e2e)
+        elif tier is None:
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError(
+            "tests without a tier (pytestmark = pytest.mark.unit | integration | e2e):\n  "
+            + "\n  ".join(unmarked[:20])
+        )
 
 
 @pytest.fixture(scope="session")

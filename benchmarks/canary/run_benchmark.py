@@ -21,17 +21,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "lib"))
 
-from flightdeck.engine.controller import Controller
-from flightdeck.engine.record import RolloutRecord
-from flightdeck.engine.spec import RolloutSpec
-from flightdeck.targets import local_target
+from flightdeck.engines.local import local_target
+from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.record import RolloutRecord
+from flightdeck.rollout.spec import RolloutSpec
 from testsupport.platform import platform_from_file, write_platform_config
 from testsupport.traffic import Traffic
 
 SCRAPE_SECONDS = 5
 RATE = 50
 SPEC: dict[str, Any] = {
-    "steps": [{"weight": 10, "hold": "30s"}, {"weight": 50, "hold": "10s"}],
+    "strategy": {"steps": [{"weight": 10, "hold": "30s"}, {"weight": 50, "hold": "10s"}]},
     "analysis": {
         "interval": "5s",
         "window": f"{4 * SCRAPE_SECONDS}s",
@@ -65,7 +65,7 @@ def main() -> None:
         platform = platform_from_file(config)
         platform.up()
         try:
-            controller = Controller(local_target(spec, config))
+            controller = Controller(local_target(config))
             detection: list[float] = []
             outcomes: list[str] = []
             with Traffic(platform, rate=RATE):

@@ -6,6 +6,8 @@ import pytest
 
 from testsupport.helmchart import CHART, SCENARIOS, helm, render, template_error, values_file
 
+pytestmark = pytest.mark.unit
+
 
 def test_helm_is_3_13() -> None:
     result = helm("version", "--short")

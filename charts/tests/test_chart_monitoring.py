@@ -10,6 +10,8 @@ import yaml
 
 from testsupport.helmchart import CHART, ROOT, Rendered, render
 
+pytestmark = pytest.mark.unit
+
 Render = Callable[[str], Rendered]
 MONITORING = ROOT / "monitoring"
 

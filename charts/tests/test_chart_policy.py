@@ -11,6 +11,8 @@ import yaml
 
 from testsupport.helmchart import OPTIONAL_APIS, ROOT, SCENARIOS, helm, values_file
 
+pytestmark = pytest.mark.unit
+
 CHECKOV = ROOT / "charts" / "tools" / ".venv" / "bin" / "checkov"
 SUPPRESSIONS = Path(__file__).with_name("checkov-suppressions.yaml")
 

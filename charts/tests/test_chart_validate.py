@@ -9,6 +9,8 @@ import pytest
 
 from testsupport.helmchart import SCENARIOS, Rendered, render
 
+pytestmark = pytest.mark.unit
+
 KUBERNETES_VERSION = "1.28.0"
 # Custom resources: kubernetes-validate ships only the built-in APIs. Their shape is asserted
 # field by field in test_chart_values.py instead (apiVersion/kind checked here).

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import yaml
 
 from testsupport.helmchart import ROOT, Rendered, container, pod_spec, render
+
+pytestmark = pytest.mark.unit
 
 Render = Callable[[str], Rendered]
 

@@ -13,7 +13,9 @@ from flightdeck.backup.crypto import (
     Encryptor,
     load_key,
 )
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
+
+pytestmark = pytest.mark.unit
 
 CHUNK = 64
 

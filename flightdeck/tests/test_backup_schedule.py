@@ -10,9 +10,11 @@ import pytest
 from flightdeck.backup import engine
 from flightdeck.backup.schedule import next_runs, run_schedule
 from flightdeck.backup.settings import BackupSettings
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
 from testsupport import BIN_DIR
 from testsupport.ferretdb import FerretDB
+
+pytestmark = pytest.mark.unit
 
 
 def test_default_schedule_is_every_six_hours() -> None:

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from flightdeck.blobstore import BlobNotFoundError, BlobStore, create_blobstore
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
 from testsupport.azurite import Azurite, start_azurite
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

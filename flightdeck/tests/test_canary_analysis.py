@@ -4,8 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from flightdeck.engine.analysis import analyse, build_queries
-from flightdeck.engine.spec import Analysis
+from flightdeck.rollout.analysis import Figures, Series, analyse, build_queries
+from flightdeck.rollout.spec import Analysis
+
+pytestmark = pytest.mark.unit
 
 WINDOW = timedelta(seconds=60)
 
@@ -40,7 +42,9 @@ def judge(
     canary: dict[str, float | None], stable: dict[str, float | None] | None = None
 ) -> dict[str, str]:
     metrics = FakeMetrics({**HEALTHY_CANARY, **canary}, {**HEALTHY_STABLE, **(stable or {})})
-    verdict = analyse(metrics, Analysis(interval=WINDOW), "2.0.0")
+    verdict = analyse(
+        metrics, Analysis(interval=WINDOW), Series("canary", "2.0.0"), Series("stable")
+    )
     results = {check.name: check.result for check in verdict.checks}
     results["verdict"] = verdict.result
     return results
@@ -58,8 +62,8 @@ def test_a_healthy_canary_passes_every_check() -> None:
     [
         ({"error_rate": 0.06}, {"error_rate": 0.05}, "error_rate"),  # > 5 %
         ({"p95_seconds": 2.5}, {"p95_seconds": 2.4}, "p95_latency"),  # > 2 s
-        ({"error_rate": 0.04}, {"error_rate": 0.005}, "error_rate_vs_stable"),  # +3.5 points
-        ({"p95_seconds": 0.400}, {"p95_seconds": 0.200}, "p95_vs_stable"),  # 2x
+        ({"error_rate": 0.04}, {"error_rate": 0.005}, "error_rate_vs_baseline"),  # +3.5 points
+        ({"p95_seconds": 0.400}, {"p95_seconds": 0.200}, "p95_vs_baseline"),  # 2x
         ({"memory_bytes": 600 * 2**20}, {}, "memory"),  # > 512 MiB
         ({"cpu_cores": 1.5}, {}, "cpu"),  # > 1 core
     ],
@@ -75,18 +79,23 @@ def test_each_trigger_fails_the_window(
 
 def test_thresholds_are_exclusive_limits() -> None:
     assert judge({"error_rate": 0.05}, {"error_rate": 0.03})["error_rate"] == "pass"
-    assert judge({"p95_seconds": 0.3}, {"p95_seconds": 0.2})["p95_vs_stable"] == "pass"  # 1.5x
+    assert judge({"p95_seconds": 0.3}, {"p95_seconds": 0.2})["p95_vs_baseline"] == "pass"  # 1.5x
 
 
 def test_a_latency_ratio_under_the_floor_is_noise_not_a_failure() -> None:
     results = judge({"p95_seconds": 0.024}, {"p95_seconds": 0.006})  # 4x, but 24 ms
-    assert results["p95_vs_stable"] == "pass"
+    assert results["p95_vs_baseline"] == "pass"
     assert results["verdict"] == "pass"
 
 
 def test_too_few_canary_requests_is_inconclusive_and_nothing_else_is_asked() -> None:
     metrics = FakeMetrics({**HEALTHY_CANARY, "requests": 3}, HEALTHY_STABLE)
-    verdict = analyse(metrics, Analysis(interval=WINDOW, min_requests=20), "2.0.0")
+    verdict = analyse(
+        metrics,
+        Analysis(interval=WINDOW, min_requests=20),
+        Series("canary", "2.0.0"),
+        Series("stable"),
+    )
     assert verdict.result == "inconclusive"
     assert len(metrics.asked) == 1
     assert "need 20" in verdict.reason
@@ -101,8 +110,8 @@ def test_no_data_is_never_read_as_zero(missing: str) -> None:
 
 def test_no_stable_data_makes_the_comparisons_inconclusive() -> None:
     results = judge({}, {"error_rate": None, "p95_seconds": None})
-    assert results["error_rate_vs_stable"] == "inconclusive"
-    assert results["p95_vs_stable"] == "inconclusive"
+    assert results["error_rate_vs_baseline"] == "inconclusive"
+    assert results["p95_vs_baseline"] == "inconclusive"
     assert results["verdict"] == "inconclusive"
 
 
@@ -117,3 +126,17 @@ def test_queries_select_the_canary_version_and_api_routes_only() -> None:
     assert 'route=~"/api/.*"' in queries["error_rate"]
     assert "[30s]" in queries["p95_seconds"]
     assert "or vector(0)" in queries["error_rate"]  # no 5xx series yet means 0 errors, not no data
+
+
+def test_a_baseline_measured_before_a_switch_is_compared_like_a_live_one() -> None:
+    """Blue-green: after the switch the baseline is blue's figures from before it."""
+    metrics = FakeMetrics({**HEALTHY_CANARY, "error_rate": 0.05}, {})
+    verdict = analyse(
+        metrics,
+        Analysis(interval=WINDOW),
+        Series("canary", "2.0.0"),
+        Figures(error_rate=0.001, p95_seconds=0.110),
+    )
+    results = {check.name: check.result for check in verdict.checks}
+    assert results["error_rate_vs_baseline"] == "fail"  # +4.9 points
+    assert not any("stable" in query for query in metrics.asked)

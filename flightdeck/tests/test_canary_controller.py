@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.engine.controller import Controller
-from flightdeck.engine.spec import RolloutSpec
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError, PermanentError, RetryableError
+from flightdeck.notify import Notifications
+from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.routers import Routing
 from flightdeck.state import LockedError
 from flightdeck.workloads import TrackSpec
 from testsupport.rollout_rig import SPEC, Rig, make_rig, run_for
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
@@ -157,3 +160,62 @@ def test_a_promotion_under_way_cannot_be_aborted(rig) -> None:
     controller.target.state.request("backend", "abort")  # e.g. left by an older client
     assert controller.tick("backend").phase == "Succeeded"
     assert workloads.tracks["stable"].version == "2.0.0"
+
+
+def test_a_tick_uses_the_spec_stored_in_the_record(rig: Rig) -> None:
+    """`start --detach`, then a scheduler's `tick` that knows no spec: the rollout's own
+    notifications are used, never defaults."""
+    controller, _, _, metrics, notifier, clock, _ = rig
+    spec = SPEC.model_copy(
+        update={"notifications": Notifications(urls=["json://hooks.example/rollouts"])}
+    )
+    controller.start(spec, "2.0.0", {})
+    scheduler = Controller(controller.target, clock)  # a fresh process, no spec in hand
+    metrics.canary["error_rate"] = 0.5
+    assert run_for(scheduler, clock, 120) == "RolledBack"
+    assert notifier.sent
+    assert {tuple(n.urls) for n in notifier.configured} == {("json://hooks.example/rollouts",)}
+
+
+@pytest.mark.parametrize(("policy", "phase"), [("rollback", "RolledBack"), ("pause", "Paused")])
+def test_a_permanent_error_follows_the_declared_policy(rig: Rig, policy: str, phase: str) -> None:
+    controller, router, _, _, _, clock, _ = rig
+    spec = SPEC.model_copy(update={"on_error": policy})
+    controller.start(spec, "2.0.0", {})
+    controller.tick("backend")  # at 10%
+    router.fail_with = PermanentError("the canary Ingress was deleted")
+    clock.advance(70)
+    record = controller.tick("backend")
+    if policy == "rollback":
+        router.fail_with = None  # the rollback itself needs the router
+        record = controller.tick("backend")
+    assert record.phase == phase
+    assert "the canary Ingress was deleted" in (record.reason or record.events[-1].message)
+
+
+def test_the_record_stays_bounded_during_a_long_outage(rig: Rig) -> None:
+    controller, _, _, metrics, _, clock, _ = rig
+    controller.start(SPEC, "2.0.0", {})
+    controller.tick("backend")
+    metrics.fail_with = RetryableError("prometheus: connection refused")
+    for _ in range(2000):
+        clock.advance(31)
+        controller.tick("backend")
+    record = controller.load("backend")
+    assert record is not None
+    retries = [e for e in record.events if "connection refused" in e.message]
+    assert len(retries) == 1
+    assert retries[0].count == 2000
+    assert len(json.dumps(record.model_dump(mode="json"))) < 64 * 1024
+
+
+def test_promotion_never_routes_everything_to_one_canary_replica(rig: Rig) -> None:
+    controller, router, _, _, _, clock, _ = rig
+    controller.start(SPEC, "2.0.0", {})
+    assert run_for(controller, clock, 300) == "Succeeded"
+    at_100 = [
+        replicas
+        for routing, replicas in zip(router.history, router.canary_replicas_seen, strict=False)
+        if routing.canary_weight == 100
+    ]
+    assert at_100 == [2]  # stable's replica count

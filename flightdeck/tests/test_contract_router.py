@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 
-from flightdeck.errors import PermanentError
+from flightdeck.core.errors import PermanentError
+from flightdeck.engines.local import LocalPlatform
 from flightdeck.kubernetes.api import KubeApi
-from flightdeck.kubernetes.routers import GatewayApiRouter, IngressNginxRouter
-from flightdeck.local.platform import LocalPlatform
 from flightdeck.routers import Routing, TrafficRouter
+from flightdeck.routers.gateway_api import GatewayApiRouter
+from flightdeck.routers.ingress_nginx import IngressNginxRouter
 from flightdeck.workloads import TrackSpec
 from testsupport.fake_kubernetes import FakeKubernetes
 from testsupport.helmchart import NAMESPACE, render
 from testsupport.platform import platform_from_file, write_platform_config
+
+pytestmark = pytest.mark.integration
 
 FULLNAME = "fd-flightdeck"
 NGINX = "nginx.ingress.kubernetes.io/"
@@ -56,17 +59,12 @@ def fake() -> Iterator[FakeKubernetes]:
 
 def ingress_router(fake: FakeKubernetes, objects: list[dict[str, Any]]) -> IngressNginxRouter:
     fake.install(objects, NAMESPACE)
-    return IngressNginxRouter(KubeApi(fake.api_client(), NAMESPACE), f"{FULLNAME}-canary")
+    return IngressNginxRouter(KubeApi(fake.api_client(), NAMESPACE), FULLNAME)
 
 
 def gateway_router(fake: FakeKubernetes, objects: list[dict[str, Any]]) -> GatewayApiRouter:
     fake.install(objects, NAMESPACE)
-    return GatewayApiRouter(
-        KubeApi(fake.api_client(), NAMESPACE),
-        FULLNAME,
-        f"{FULLNAME}-backend",
-        f"{FULLNAME}-backend-canary",
-    )
+    return GatewayApiRouter(KubeApi(fake.api_client(), NAMESPACE), FULLNAME)
 
 
 @pytest.fixture(params=["nginx", "ingress-nginx", "gateway-api"])
@@ -163,7 +161,7 @@ def test_ingress_nginx_keeps_other_clients_changes_and_retries_conflicts(
 def test_ingress_nginx_without_the_canary_ingress_names_the_chart_setting(
     fake: FakeKubernetes, chart_objects: dict[str, list[dict[str, Any]]]
 ) -> None:
-    router = IngressNginxRouter(KubeApi(fake.api_client(), NAMESPACE), f"{FULLNAME}-canary")
+    router = IngressNginxRouter(KubeApi(fake.api_client(), NAMESPACE), FULLNAME)
     with pytest.raises(PermanentError, match=r"fd-flightdeck-canary not found.*canary.enabled"):
         router.apply(Routing())
 
@@ -205,6 +203,6 @@ def test_gateway_api_backend_ref_weights(
 
 
 def test_gateway_api_without_the_route_names_the_chart_setting(fake: FakeKubernetes) -> None:
-    router = GatewayApiRouter(KubeApi(fake.api_client(), NAMESPACE), FULLNAME, "a", "b")
+    router = GatewayApiRouter(KubeApi(fake.api_client(), NAMESPACE), FULLNAME)
     with pytest.raises(PermanentError, match=r"httproute fd-flightdeck not found.*gatewayApi"):
         router.current()

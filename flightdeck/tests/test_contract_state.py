@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.errors import PermanentError, RetryableError
+from flightdeck.core.errors import PermanentError, RetryableError
 from flightdeck.kubernetes.api import CONFIGMAP, KubeApi
-from flightdeck.kubernetes.state import ConfigMapStateStore, micro_time
 from flightdeck.state import LockedError, StateStore
+from flightdeck.state.configmap import ConfigMapStateStore, micro_time
 from flightdeck.state.file import FileStateStore
 from testsupport.fake_kubernetes import FakeKubernetes
+
+pytestmark = pytest.mark.integration
 
 PREFIX = "fd-flightdeck-rollout-"
 

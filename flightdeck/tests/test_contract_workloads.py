@@ -11,13 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from flightdeck.engines.local import LocalPlatform
 from flightdeck.kubernetes.api import KubeApi
-from flightdeck.kubernetes.workloads import DeploymentWorkloads
-from flightdeck.local.platform import LocalPlatform
 from flightdeck.workloads import TrackSpec, Workloads
+from flightdeck.workloads.deployments import DeploymentWorkloads
 from testsupport.fake_kubernetes import FakeKubernetes
 from testsupport.helmchart import NAMESPACE, render
 from testsupport.platform import platform_from_file, write_platform_config
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

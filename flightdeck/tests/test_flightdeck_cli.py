@@ -7,7 +7,9 @@ import pytest
 import typer
 
 from flightdeck import __version__, cli
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
+
+pytestmark = pytest.mark.unit
 
 
 def test_version_prints_the_package_version() -> None:

@@ -6,9 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from flightdeck.errors import PermanentError, RetryableError
+from flightdeck.core.errors import PermanentError, RetryableError
 from flightdeck.kubernetes.api import DEPLOYMENT, POD, ConflictError, KubeApi
 from testsupport.fake_kubernetes import FakeKubernetes
+
+pytestmark = pytest.mark.integration
 
 DEPLOY = {
     "kind": "Deployment",

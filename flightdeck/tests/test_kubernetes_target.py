@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flightdeck.engine.controller import Controller
-from flightdeck.engine.spec import RolloutSpec
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
+from flightdeck.engines import rollout_target
 from flightdeck.kubernetes.settings import load_kubernetes_settings
+from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.routers import Routing
-from flightdeck.targets import targets
 from testsupport.fake_kubernetes import FakeKubernetes
 from testsupport.helmchart import NAMESPACE, render
+
+pytestmark = pytest.mark.integration
 
 CANARY = "fd-flightdeck-backend-canary"
 VARIABLES = ("NAMESPACE", "RELEASE", "PROMETHEUS_URL", "INGRESS_URL", "ROUTER", "FULLNAME")
@@ -82,7 +84,7 @@ def test_without_a_kubeconfig_the_error_says_so(
     clean_env.setenv("KUBECONFIG", str(tmp_path / "missing"))
     clean_env.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ConfigError, match="no Kubernetes connection"):
-        targets.create("kubernetes", RolloutSpec(), None)
+        rollout_target("kubernetes", None)
 
 
 @pytest.fixture
@@ -116,7 +118,7 @@ def cluster(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKuber
 
 def test_the_engine_drives_the_chart_objects(cluster: FakeKubernetes, tmp_path: Path) -> None:
     spec = RolloutSpec.model_validate({"smoke_tests": {"enabled": False}})
-    target = targets.create("kubernetes", spec, None)
+    target = rollout_target("kubernetes", None)
     controller = Controller(target)
 
     controller.start(spec, "0.9.0", {"FAULT_LATENCY_MS": "5"})

@@ -9,17 +9,19 @@ from typing import Any
 
 import pytest
 
-from flightdeck.errors import PermanentError, RetryableError
+from flightdeck.core.errors import PermanentError, RetryableError
 from flightdeck.kubernetes.api import KubeApi
-from flightdeck.kubernetes.workloads import (
+from flightdeck.workloads import TrackSpec
+from flightdeck.workloads.deployments import (
     DeploymentWorkloads,
     image_tag_label,
     repository,
     rollout_waiting_for,
 )
-from flightdeck.workloads import TrackSpec
 from testsupport.fake_kubernetes import FakeKubernetes
 from testsupport.helmchart import NAMESPACE, container, render
+
+pytestmark = pytest.mark.integration
 
 CANARY = "fd-flightdeck-backend-canary"
 STABLE = "fd-flightdeck-backend"

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from flightdeck.errors import ConfigError, RetryableError
+from flightdeck.core.errors import ConfigError, RetryableError
 from flightdeck.notify import Incident, incident_sinks
 from flightdeck.notify.apprise_notifier import AppriseNotifier
 from flightdeck.notify.incidents import GitHubIssueIncidents, JsonlIncidents
+
+pytestmark = pytest.mark.integration
 
 
 class Recorder(ThreadingHTTPServer):

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
 from flightdeck.local.config import load_platform_config
+
+pytestmark = pytest.mark.unit
 
 
 def test_defaults_are_the_documents_numbers(

@@ -3,9 +3,12 @@
 import ssl
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from flightdeck.local.tls import TlsFiles, ensure_certificate, server_certificate_expiry
+
+pytestmark = pytest.mark.unit
 
 
 def serial(files: TlsFiles) -> int:

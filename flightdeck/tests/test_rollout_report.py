@@ -2,9 +2,13 @@
 
 from datetime import UTC, datetime, timedelta
 
-from flightdeck.engine.record import AnalysisRun, Event, RolloutRecord
-from flightdeck.engine.spec import RolloutSpec
-from flightdeck.report import Sample, render_report
+import pytest
+
+from flightdeck.rollout.record import AnalysisRun, Event, RolloutRecord
+from flightdeck.rollout.report import Sample, render_report
+from flightdeck.rollout.spec import RolloutSpec
+
+pytestmark = pytest.mark.unit
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -5,13 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.engine.spec import RolloutSpec, format_duration, load_rollout_spec
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
+from flightdeck.rollout.spec import RolloutSpec, format_duration, load_rollout_spec
+
+pytestmark = pytest.mark.unit
 
 
 def test_defaults_are_the_documents_numbers() -> None:
     spec = load_rollout_spec(None)
-    assert [(step.weight, step.hold) for step in spec.steps] == [
+    assert spec.strategy.type == "canary"
+    assert [(step.weight, step.hold) for step in spec.canary.steps] == [
         (10, timedelta(minutes=15)),
         (25, timedelta(minutes=10)),
         (50, timedelta(minutes=15)),
@@ -47,9 +50,15 @@ def test_format_duration() -> None:
     [
         ("analysis:\n  interval: soon\n", r"analysis\.interval"),
         ("analysis:\n  interval: -5s\n", r"analysis\.interval"),
-        ("steps:\n  - {weight: 150, hold: 1m}\n", r"steps\.0\.weight"),
-        ("steps:\n  - {weight: 50, hold: 1m}\n  - {weight: 10, hold: 1m}\n", "strictly increase"),
-        ("steps: []\n", "steps"),
+        ("strategy:\n  steps:\n  - {weight: 150, hold: 1m}\n", r"steps\.0\.weight"),
+        (
+            "strategy:\n  steps:\n  - {weight: 50, hold: 1m}\n  - {weight: 10, hold: 1m}\n",
+            "strictly increase",
+        ),
+        ("strategy:\n  steps: []\n", "steps"),
+        ("strategy:\n  type: rolling\n", "strategy"),
+        ("steps:\n  - {weight: 10, hold: 1m}\n", "moved under strategy"),
+        ("strategy: {type: bluegreen, monitor: 5}\nanalysis: {interval: 0s}\n", "interval"),
         ("analysis:\n  thresholds:\n    max_error_rate: 2\n", r"thresholds\.max_error_rate"),
         ("analysis:\n  inconclusive:\n    policy: ignore\n", r"inconclusive\.policy"),
         ("notifications:\n  incidents: github\n", "github_repository"),

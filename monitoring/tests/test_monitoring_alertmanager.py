@@ -3,7 +3,6 @@ inhibition observed on a real Alertmanager."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import yaml
 
 from testsupport import REPO_ROOT
 from testsupport.prometheus import Alertmanager
+from testsupport.tools import required_tool
 
 AM_DIR = REPO_ROOT / "monitoring" / "alertmanager"
 CONFIG = AM_DIR / "alertmanager.yaml"
@@ -34,7 +34,7 @@ INLINE_SECRET_KEYS = {
     "bearer_token",
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is missing")
+pytestmark = pytest.mark.unit
 
 # (labels, receivers in notification order). Together they reach every route of the tree.
 ROUTE_CASES = [
@@ -49,7 +49,7 @@ ROUTE_CASES = [
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["amtool", *args], capture_output=True, text=True, timeout=60, check=False
+        [required_tool("amtool"), *args], capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -138,8 +138,7 @@ def test_templates_render(template: str, expected: str) -> None:
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
-    if shutil.which("prometheus-alertmanager") is None:
-        pytest.skip("prometheus-alertmanager is missing")
+    required_tool("prometheus-alertmanager")
     server = Alertmanager(tmp_path, config=CONFIG)
     server.start()
     yield server

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,9 @@ import pytest
 
 from testsupport import REPO_ROOT
 from testsupport.prometheus import Prometheus
+from testsupport.tools import required_tool
+
+pytestmark = pytest.mark.unit
 
 GRAFANA_DIR = REPO_ROOT / "monitoring" / "grafana"
 DASHBOARDS = GRAFANA_DIR / "dashboards"
@@ -92,8 +94,7 @@ def substitute(expr: str) -> str:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    if shutil.which("prometheus") is None:
-        pytest.skip("prometheus is missing")
+    required_tool("prometheus")
     config_dir = REPO_ROOT / "monitoring" / "prometheus"
     flags = tuple((config_dir / "prometheus.flags").read_text().split())
     server = Prometheus(

@@ -16,6 +16,8 @@ import yaml
 
 from testsupport import REPO_ROOT
 
+pytestmark = pytest.mark.unit
+
 MONITORING = REPO_ROOT / "monitoring"
 LABELS = {"level", "logger", "track", "version"}
 

@@ -8,7 +8,6 @@ shows it firing and one that shows it silent.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from testsupport import REPO_ROOT
+from testsupport.tools import required_tool
 
 PROMETHEUS_DIR = REPO_ROOT / "monitoring" / "prometheus"
 RULE_FILES = sorted((PROMETHEUS_DIR / "rules").glob("*.yaml"))
@@ -25,12 +25,12 @@ RUNBOOK_BASE = "https://github.com/flightdeck/flightdeck/blob/main/docs/runbooks
 RUNBOOK_DIR = REPO_ROOT / "docs" / "runbooks"
 SEVERITIES = {"critical", "warning"}
 
-pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is missing")
+pytestmark = pytest.mark.unit
 
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["promtool", *map(str, args)],
+        [required_tool("promtool"), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=240,

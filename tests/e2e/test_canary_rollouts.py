@@ -12,25 +12,24 @@ from typing import Any
 import pytest
 import yaml
 
-from flightdeck.engine.controller import Controller
-from flightdeck.engine.record import RolloutRecord
-from flightdeck.engine.spec import RolloutSpec
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform, local_target
+from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.record import RolloutRecord
+from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.routers import Routing
-from flightdeck.targets import local_target
 from testsupport.platform import https_client
 from testsupport.traffic import Traffic
 
 VERSIONS = (f"2.{n}.0" for n in itertools.count(1))
 FAST: dict[str, Any] = {
-    "steps": [{"weight": 20, "hold": "4s"}, {"weight": 50, "hold": "4s"}],
+    "strategy": {"steps": [{"weight": 20, "hold": "4s"}, {"weight": 50, "hold": "4s"}]},
     "analysis": {
         "interval": "2s",
         "window": "4s",
         "min_requests": 5,
         "inconclusive": {"policy": "pause", "limit": 3},
     },
-    "timeouts": {"canary_ready": "30s", "stable_ready": "60s"},
+    "timeouts": {"candidate_ready": "30s", "baseline_ready": "60s"},
 }
 
 
@@ -44,7 +43,7 @@ def config_path(platform: LocalPlatform) -> Path:
 
 
 def controller(platform: LocalPlatform, rollout: RolloutSpec) -> Controller:
-    return Controller(local_target(rollout, config_path(platform)))
+    return Controller(local_target(config_path(platform)))
 
 
 def drive(
@@ -177,7 +176,10 @@ def test_a_killed_controller_resumes_and_a_second_one_is_refused(
     platform: LocalPlatform, tmp_path: Path
 ) -> None:
     spec_file = tmp_path / "rollout.yaml"
-    slow = {**FAST, "steps": [{"weight": 20, "hold": "8s"}, {"weight": 50, "hold": "4s"}]}
+    slow = {
+        **FAST,
+        "strategy": {"steps": [{"weight": 20, "hold": "8s"}, {"weight": 50, "hold": "4s"}]},
+    }
     spec_file.write_text(yaml.safe_dump(slow))
     common = ["--config", str(config_path(platform)), "--spec", str(spec_file)]
     version = next(VERSIONS)

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 
 
 def test_the_demo_promotes_the_good_version_and_rolls_back_the_bad_one(

@@ -8,7 +8,7 @@ import sys
 import httpx
 from pymongo import MongoClient
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 from testsupport.platform import https_client
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 from testsupport.platform import https_client, platform_from_file, trust_platform_ca
 from testsupport.waiting import wait_until
 

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import httpx
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 from flightdeck.routers import Routing
 from flightdeck.workloads import TrackSpec
 from testsupport.platform import https_client

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
-from flightdeck.engine.controller import Controller
+from flightdeck.rollout.controller import Controller
 from flightdeck.routers import Routing
 from flightdeck.state.file import FileStateStore
 from testsupport.rollout_rig import SPEC, Rig, make_rig
+
+pytestmark = pytest.mark.unit
 
 
 class Killed(BaseException):

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from supervisor.options import ServerOptions
 
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.validation import parse_env_assignments
 from flightdeck.local.backup import backup_environment, write_backup_env
 from flightdeck.local.config import PlatformConfig, load_platform_config
 from flightdeck.local.context import LocalContext
@@ -31,8 +32,9 @@ from flightdeck.local.ingress import IngressRouting, render_nginx_conf
 from flightdeck.local.layout import RunDir
 from flightdeck.local.monitoring import alertmanager_config, prometheus_config
 from flightdeck.local.supervisor import Program, Supervisor, supervisor_quote
-from flightdeck.validation import parse_env_assignments
 from flightdeck.workloads import TrackSpec
+
+pytestmark = pytest.mark.unit
 
 # What broke earlier versions, and the classic shapes of injection into each file format.
 PAYLOADS = [

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from flightdeck.engine.smoke import RateLimitRetries, run_smoke_tests
+from flightdeck.engines.local import LocalPlatform
 from flightdeck.local.ingress import SMOKE_TOKEN_HEADER, smoke_token
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.rollout.smoke import RateLimitRetries, run_smoke_tests
 from flightdeck.routers import Routing
 from flightdeck.workloads import TrackSpec
 from testsupport.platform import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 
 pytestmark = pytest.mark.e2e
 
@@ -137,8 +137,9 @@ def test_bad_platform_config_exits_2_naming_the_field(
 @pytest.mark.parametrize(
     ("spec", "named"),
     [
-        ({"steps": [{"weight": 10, "hold": "99999999h"}]}, "steps.0.hold"),
-        ({"steps": [{"weight": 10, "hold": 1e300}]}, "steps.0.hold"),
+        ({"strategy": {"steps": [{"weight": 10, "hold": "99999999h"}]}}, "steps.0.hold"),
+        ({"strategy": {"steps": [{"weight": 10, "hold": 1e300}]}}, "steps.0.hold"),
+        ({"steps": [{"weight": 10, "hold": "1m"}]}, "moved under strategy"),
         ({"analysis": {"interval": ".nan"}}, "analysis.interval"),
         ({"name": "../x"}, "name"),
     ],
@@ -161,7 +162,7 @@ def test_a_spec_that_is_a_directory_or_not_utf8_exits_2(
     platform: LocalPlatform, tmp_path: Path
 ) -> None:
     binary = tmp_path / "binary.yaml"
-    binary.write_bytes(b"steps: \xff\n")
+    binary.write_bytes(b"name: \xff\n")
     for spec, named in ((tmp_path, "is a directory"), (binary, "not UTF-8")):
         result = flightdeck(
             "canary", "start", "--version", "3.0.0", "--spec", str(spec),

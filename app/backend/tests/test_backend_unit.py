@@ -18,6 +18,8 @@ from app.metrics import HTTP_BUCKETS
 from app.middleware import request_id_from
 from app.uploads import UploadStore, media_type, safe_filename
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("variable", "value"),

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightdeck.blobstore.azurite import (
+from flightdeck.local.azurite import (
     AZURITE_BLOB,
     DEFAULT_ACCOUNT,
     azurite_command,

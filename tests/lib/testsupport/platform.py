@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import yaml
 
+from flightdeck.engines.local import LocalPlatform
 from flightdeck.local.config import load_platform_config
 from flightdeck.local.context import LocalContext
-from flightdeck.local.platform import LocalPlatform
 from testsupport.ports import free_port
 
 

@@ -4,15 +4,19 @@ The controller is real, and so are its state store (files) and incident sink (JS
 routing, workloads and metrics are small in-memory stand-ins so that each decision can be staged.
 """
 
+from __future__ import annotations
+
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flightdeck.engine.analysis import build_queries
-from flightdeck.engine.controller import Controller, Target
-from flightdeck.engine.smoke import SmokeResult
-from flightdeck.engine.spec import RolloutSpec
-from flightdeck.errors import RetryableError
+from flightdeck.core.errors import RetryableError
+from flightdeck.notify import Notifications
 from flightdeck.notify.incidents import JsonlIncidents
+from flightdeck.rollout.analysis import build_queries
+from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.smoke import SmokeResult
+from flightdeck.rollout.spec import RolloutSpec
+from flightdeck.rollout.target import Target
 from flightdeck.routers import Routing
 from flightdeck.state.file import FileStateStore
 from flightdeck.workloads import Track, TrackSpec
@@ -33,8 +37,15 @@ class Router:
     def __init__(self) -> None:
         self.routing = Routing()
         self.history: list[Routing] = []
+        self.fail_with: Exception | None = None
+        self.canary_replicas_seen: list[int] = []
+        self.workloads: Workloads | None = None
 
     def apply(self, routing: Routing) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if self.workloads and (canary := self.workloads.tracks.get("canary")):
+            self.canary_replicas_seen.append(canary.replicas)
         self.routing = routing
         self.history.append(routing)
 
@@ -79,8 +90,11 @@ class Metrics:
             "memory_bytes": 1e8,
             "cpu_cores": 0.1,
         }
+        self.fail_with: Exception | None = None
 
     def query(self, expression: str) -> float | None:
+        if self.fail_with is not None:
+            raise self.fail_with
         for track, version in (("canary", "2.0.0"), ("stable", None)):
             for name, query in build_queries(track, version, self.window).items():
                 if query == expression:
@@ -95,6 +109,12 @@ class Metrics:
 class Notifier:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.configured: list[Notifications] = []
+
+    def configure(self, notifications: Notifications) -> Notifier:
+        """The Target's factory: remembers the notifications it was built from."""
+        self.configured.append(notifications)
+        return self
 
     def notify(self, title: str, body: str, severity: str) -> None:
         self.sent.append((severity, title))
@@ -102,7 +122,7 @@ class Notifier:
 
 SPEC = RolloutSpec.model_validate(
     {
-        "steps": [{"weight": 10, "hold": "60s"}, {"weight": 50, "hold": "60s"}],
+        "strategy": {"steps": [{"weight": 10, "hold": "60s"}, {"weight": 50, "hold": "60s"}]},
         "analysis": {"interval": "30s", "inconclusive": {"policy": "pause", "limit": 2}},
     }
 )
@@ -119,15 +139,18 @@ def make_rig(tmp_path: Path) -> Rig:
         Metrics(SPEC),
         Notifier(),
     )
+    router.workloads = workloads
     incidents = tmp_path / "incidents.jsonl"
     target = Target(
         router=router,
         workloads=workloads,
         metrics=metrics,
         state=FileStateStore(tmp_path / "state"),
-        notifier=notifier,
-        incidents=JsonlIncidents(incidents),
-        smoke=lambda version: [SmokeResult(f"test {n}", True, "ok") for n in range(5)],
+        smoke=lambda track, version, timeout: [
+            SmokeResult(f"test {n}", True, "ok") for n in range(5)
+        ],
+        notifier=notifier.configure,
+        incidents=lambda notifications: JsonlIncidents(incidents),
         metrics_dir=tmp_path / "metrics",
     )
     return Controller(target, clock), router, workloads, metrics, notifier, clock, incidents

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flightdeck.loadgen import LoadGenerator
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.core.loadgen import LoadGenerator
+from flightdeck.engines.local import LocalPlatform
 from testsupport.platform import trust_platform_ca
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import bson
 from bson import json_util
 
-from flightdeck.errors import PermanentError
+from flightdeck.core.errors import PermanentError
 
 MAGIC = 0x8199E26D
 TERMINATOR = -1

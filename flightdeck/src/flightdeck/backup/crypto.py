@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from flightdeck.errors import ConfigError, PermanentError
+from flightdeck.core.errors import ConfigError, PermanentError
 
 MAGIC = b"FDBK"
 VERSION = 1

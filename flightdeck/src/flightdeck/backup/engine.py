@@ -15,7 +15,6 @@ from pathlib import Path
 
 import zstandard
 
-from flightdeck import terminal
 from flightdeck.backup import metrics, mongo
 from flightdeck.backup.archive import ArchiveReader
 from flightdeck.backup.crypto import DecryptError, Decryptor, Encryptor, key_id, load_key
@@ -32,7 +31,8 @@ from flightdeck.backup.progress import StreamProgress
 from flightdeck.backup.settings import BackupSettings
 from flightdeck.backup.stores import Catalog, find_manifest, open_stores
 from flightdeck.blobstore import BlobStore, BlobWriter
-from flightdeck.errors import ConfigError, PermanentError
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError, PermanentError
 
 READ_SIZE = 1024 * 1024
 ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"

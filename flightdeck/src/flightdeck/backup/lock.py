@@ -5,8 +5,8 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from flightdeck.errors import RetryableError
-from flightdeck.files import pid_lock
+from flightdeck.core.errors import RetryableError
+from flightdeck.core.files import pid_lock
 
 
 class BackupLockedError(RetryableError):

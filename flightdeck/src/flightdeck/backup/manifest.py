@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from flightdeck.errors import PermanentError
+from flightdeck.core.errors import PermanentError
 
 FORMAT = "flightdeck-backup/1"
 

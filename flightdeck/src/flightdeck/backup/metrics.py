@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from flightdeck.files import write_atomically
+from flightdeck.core.files import write_atomically
 
 STATE_FILE = "backup-state.json"
 PROM_FILE = "backup.prom"

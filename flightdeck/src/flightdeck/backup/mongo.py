@@ -18,8 +18,8 @@ from pymongo.errors import PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from flightdeck.backup.archive import CollectionDigest, hash_documents
-from flightdeck.errors import ConfigError, PermanentError, RetryableError
-from flightdeck.paths import repo_bin
+from flightdeck.core.errors import ConfigError, PermanentError, RetryableError
+from flightdeck.core.paths import repo_bin
 
 DbClient = MongoClient[RawBSONDocument]
 STDERR_TAIL = 2000

@@ -7,7 +7,7 @@ from types import TracebackType
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
-from flightdeck import terminal
+from flightdeck.core import terminal
 
 LOG_INTERVAL_SECONDS = 10.0
 

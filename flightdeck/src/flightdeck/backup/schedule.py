@@ -12,10 +12,10 @@ from datetime import datetime
 
 from croniter import croniter
 
-from flightdeck import terminal
 from flightdeck.backup.engine import prune, run_backup, utcnow, verify_backup
 from flightdeck.backup.settings import BackupSettings
-from flightdeck.errors import ConfigError, FlightdeckError
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError, FlightdeckError
 
 
 def next_runs(expression: str, after: datetime, count: int) -> list[datetime]:

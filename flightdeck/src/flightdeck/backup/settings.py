@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from flightdeck.config import describe_validation_error
-from flightdeck.errors import ConfigError
-from flightdeck.paths import repo_root
+from flightdeck.core.config import describe_validation_error
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.paths import repo_root
 
 
 class BackupSettings(BaseSettings):

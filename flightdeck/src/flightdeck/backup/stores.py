@@ -14,7 +14,7 @@ from flightdeck.backup.manifest import (
 )
 from flightdeck.backup.settings import BackupSettings
 from flightdeck.blobstore import BlobNotFoundError, BlobStore, create_blobstore
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
 
 
 def open_stores(settings: BackupSettings) -> list[BlobStore]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from flightdeck.errors import PermanentError
-from flightdeck.registry import Registry
+from flightdeck.core.errors import PermanentError
+from flightdeck.core.registry import Registry
 
 DEFAULT_READ_CHUNK = 4 * 1024 * 1024
 

@@ -24,7 +24,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 
 from flightdeck.blobstore import DEFAULT_READ_CHUNK, BlobNotFoundError, blobstores
-from flightdeck.errors import ConfigError, FlightdeckError, PermanentError, RetryableError
+from flightdeck.core.errors import ConfigError, FlightdeckError, PermanentError, RetryableError
 
 DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
 T = TypeVar("T")

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flightdeck.blobstore import DEFAULT_READ_CHUNK, BlobNotFoundError, blobstores
-from flightdeck.errors import ConfigError
-from flightdeck.files import write_atomically
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.files import write_atomically
 
 TEMP_PREFIX = ".partial-"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from flightdeck import __version__, terminal
-from flightdeck.cli import backup, canary, demo, platform
-from flightdeck.errors import FlightdeckError
+from flightdeck import __version__
+from flightdeck.cli import backup, demo, platform, rollout
+from flightdeck.core import terminal
+from flightdeck.core.errors import FlightdeckError
 
 app = typer.Typer(
     name="flightdeck",
@@ -30,7 +31,7 @@ def version() -> None:
 
 platform.register(app)
 app.add_typer(backup.app, name="backup")
-app.add_typer(canary.app, name="canary")
+app.add_typer(rollout.make_app("canary"), name="canary")
 app.command()(demo.demo)
 
 

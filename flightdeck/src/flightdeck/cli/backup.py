@@ -10,11 +10,11 @@ from typing import Annotated
 
 import typer
 
-from flightdeck import terminal
 from flightdeck.backup import engine
 from flightdeck.backup.schedule import run_schedule
 from flightdeck.backup.settings import load_settings
-from flightdeck.errors import ConfigError
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError
 
 app = typer.Typer(help="MongoDB backups: run, verify, restore, list, prune, schedule.")
 

@@ -15,16 +15,18 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from flightdeck import terminal
-from flightdeck.cli.canary import drive_with_view
-from flightdeck.engine.controller import Controller
-from flightdeck.engine.record import RolloutRecord
-from flightdeck.engine.spec import RolloutSpec
-from flightdeck.errors import ConfigError
-from flightdeck.files import write_atomically
-from flightdeck.loadgen import LoadGenerator
-from flightdeck.report import MetricsSampler, render_report
-from flightdeck.targets import local_context, local_target
+from flightdeck.cli.options import ConfigOption
+from flightdeck.cli.rollout import drive_with_view
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.files import write_atomically
+from flightdeck.core.loadgen import LoadGenerator
+from flightdeck.engines.local import local_target
+from flightdeck.local.context import load_local_context
+from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.record import RolloutRecord
+from flightdeck.rollout.report import MetricsSampler, render_report
+from flightdeck.rollout.spec import RolloutSpec
 
 FAULTS = {"error": {"FAULT_ERROR_RATE": "0.25"}, "latency": {"FAULT_LATENCY_MS": "600"}}
 
@@ -35,27 +37,27 @@ def demo_spec(scrape_seconds: int) -> RolloutSpec:
     interval = max(5, scrape_seconds)
     data: dict[str, Any] = {
         "name": "demo",
-        "steps": [
-            {"weight": 10, "hold": f"{window + interval}s"},
-            {"weight": 25, "hold": f"{2 * interval}s"},
-            {"weight": 50, "hold": f"{2 * interval}s"},
-        ],
+        "strategy": {
+            "type": "canary",
+            "steps": [
+                {"weight": 10, "hold": f"{window + interval}s"},
+                {"weight": 25, "hold": f"{2 * interval}s"},
+                {"weight": 50, "hold": f"{2 * interval}s"},
+            ],
+        },
         "analysis": {
             "interval": f"{interval}s",
             "window": f"{window}s",
             "min_requests": 10,
             "inconclusive": {"policy": "rollback", "limit": 6},
         },
-        "timeouts": {"canary_ready": "60s", "stable_ready": "120s"},
+        "timeouts": {"candidate_ready": "60s", "baseline_ready": "120s"},
     }
     return RolloutSpec.model_validate(data)
 
 
 def demo(
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", envvar="FLIGHTDECK_CONFIG", help="Platform config file."),
-    ] = None,
+    config: ConfigOption = None,
     fault: Annotated[
         str, typer.Option(help="The bad version's fault: error (25% 500s) or latency (+600 ms).")
     ] = "error",
@@ -69,9 +71,9 @@ def demo(
     if fault not in FAULTS:
         raise ConfigError(f"--fault {fault!r}: choose one of {', '.join(FAULTS)}")
     chosen: Literal["error", "latency"] = "error" if fault == "error" else "latency"
-    context = local_context(config)
+    context = load_local_context(config)
     spec = demo_spec(context.config.monitoring.scrape_interval_seconds)
-    target = local_target(spec, config)
+    target = local_target(config)
     stable = target.workloads.get("stable")
     if stable is None:
         raise ConfigError("the local platform is not up: run `make up`")

@@ -9,26 +9,15 @@ from typing import Annotated
 
 import typer
 
-from flightdeck import terminal
-from flightdeck.errors import ConfigError
-from flightdeck.local.config import DEFAULT_CONFIG_FILE
-from flightdeck.local.platform import LocalPlatform
-from flightdeck.targets import local_context
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="FLIGHTDECK_CONFIG",
-        help=f"Platform config file (YAML). Default: {DEFAULT_CONFIG_FILE} in the checkout.",
-        dir_okay=False,
-    ),
-]
+from flightdeck.cli.options import ConfigOption, JsonOption
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError
+from flightdeck.engines.local import LocalPlatform
+from flightdeck.local.context import load_local_context
 
 
 def platform_from(config_path: Path | None) -> LocalPlatform:
-    return LocalPlatform(local_context(config_path))
+    return LocalPlatform(load_local_context(config_path))
 
 
 def up(config: ConfigOption = None) -> None:
@@ -59,7 +48,7 @@ def down(
 
 def status(
     config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List each component with pid, port and health; exit 1 if any is down."""
     components = platform_from(config).status()

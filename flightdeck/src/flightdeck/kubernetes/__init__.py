@@ -1,5 +1,4 @@
-"""The kubernetes engine's providers: they act on the objects the Helm chart creates.
+"""Infrastructure of the kubernetes engine: the API client (errors as types) and the settings.
 
-`api` wraps the official client (errors as types, objects as plain JSON dicts); `routers`,
-`workloads` and `state` register the TrafficRouter, Workloads and StateStore implementations.
+Nothing here knows a provider family; engines/kubernetes.py puts the families on top of it.
 """

@@ -24,7 +24,7 @@ from typing import Any, cast
 import urllib3
 from kubernetes import client
 
-from flightdeck.errors import PermanentError, RetryableError
+from flightdeck.core.errors import PermanentError, RetryableError
 
 MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT = (5, 20)

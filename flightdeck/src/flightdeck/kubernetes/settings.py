@@ -14,8 +14,8 @@ from kubernetes import client, config
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from flightdeck.errors import ConfigError
-from flightdeck.validation import NAME_PATTERN, PlainText
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.validation import NAME_PATTERN, PlainText
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 CHART_NAME = "flightdeck"

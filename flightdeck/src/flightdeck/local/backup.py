@@ -14,15 +14,15 @@ import base64
 import secrets
 from pathlib import Path
 
-from flightdeck.blobstore.azurite import (
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.files import write_atomically
+from flightdeck.core.validation import control_characters
+from flightdeck.local.azurite import (
     DEFAULT_ACCOUNT,
     azurite_connection_string,
     generate_account_key,
 )
-from flightdeck.errors import ConfigError
-from flightdeck.files import write_atomically
 from flightdeck.local.context import LocalContext
-from flightdeck.validation import control_characters
 
 ENV_FILE = "backup.env"
 

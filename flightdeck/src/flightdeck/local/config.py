@@ -21,9 +21,16 @@ from pydantic import (
     model_validator,
 )
 
-from flightdeck.config import describe_validation_error, load_yaml_model
-from flightdeck.errors import ConfigError
-from flightdeck.validation import EnvKey, HostName, PlainText, SafePath, Version, control_characters
+from flightdeck.core.config import describe_validation_error, load_yaml_model
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.validation import (
+    EnvKey,
+    HostName,
+    PlainText,
+    SafePath,
+    Version,
+    control_characters,
+)
 
 # Strict: YAML's `true` is not port 1, and "8443" is not a number.
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]

@@ -6,11 +6,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from flightdeck.files import write_atomically
-from flightdeck.local.config import PlatformConfig
+from flightdeck.core.files import write_atomically
+from flightdeck.core.paths import repo_root
+from flightdeck.core.tracks import Track, TrackSpec
+from flightdeck.local.config import PlatformConfig, load_platform_config
 from flightdeck.local.layout import RunDir
 from flightdeck.local.supervisor import Supervisor
-from flightdeck.workloads import Track, TrackSpec
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,9 @@ class LocalContext:
     @property
     def tracks(self) -> TrackStore:
         return TrackStore(self.run_dir.state / "tracks.json")
+
+
+def load_local_context(config_path: Path | None) -> LocalContext:
+    """The platform config (`--config`, else flightdeck.yaml of the checkout) as a context."""
+    root = config_path.resolve().parent if config_path else repo_root()
+    return LocalContext(load_platform_config(config_path, root))

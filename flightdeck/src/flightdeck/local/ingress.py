@@ -29,11 +29,11 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from flightdeck.errors import PermanentError, RetryableError
-from flightdeck.files import write_atomically
+from flightdeck.core.errors import PermanentError, RetryableError
+from flightdeck.core.files import write_atomically
+from flightdeck.core.validation import control_characters
 from flightdeck.local.context import LocalContext
 from flightdeck.local.tls import TlsFiles
-from flightdeck.validation import control_characters
 
 NGINX_GROUP = "nginx"
 ROUTING_PATH = "/.flightdeck/routing"

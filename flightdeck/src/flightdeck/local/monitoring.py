@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from flightdeck.files import write_atomically
+from flightdeck.core.files import write_atomically
+from flightdeck.core.paths import repo_root
 from flightdeck.local.context import LocalContext
-from flightdeck.paths import repo_root
 
 DEFAULT_RECEIVER = "flightdeck"
 

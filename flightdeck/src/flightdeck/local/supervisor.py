@@ -22,10 +22,10 @@ from typing import Any, cast
 
 from supervisor.xmlrpc import SupervisorTransport
 
-from flightdeck.errors import PermanentError, RetryableError
-from flightdeck.files import write_atomically
+from flightdeck.core.errors import PermanentError, RetryableError
+from flightdeck.core.files import write_atomically
+from flightdeck.core.validation import control_characters
 from flightdeck.local.layout import RunDir
-from flightdeck.validation import control_characters
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _BARE = re.compile(r"[A-Za-z0-9_./:=@,+-]")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from flightdeck.files import write_atomically
+from flightdeck.core.files import write_atomically
 
 CA_DAYS = 3650
 

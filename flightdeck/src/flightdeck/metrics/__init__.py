@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from flightdeck.registry import Registry
-
 
 class MetricsProvider(Protocol):
     def query(self, expression: str) -> float | None:
@@ -14,6 +12,3 @@ class MetricsProvider(Protocol):
         Raises RetryableError when the backend cannot be reached.
         """
         ...
-
-
-providers: Registry[MetricsProvider] = Registry("metrics provider")

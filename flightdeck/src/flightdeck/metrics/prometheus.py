@@ -6,11 +6,9 @@ import math
 
 import httpx
 
-from flightdeck.errors import PermanentError, RetryableError
-from flightdeck.metrics import providers
+from flightdeck.core.errors import PermanentError, RetryableError
 
 
-@providers.register("prometheus")
 class PrometheusProvider:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")

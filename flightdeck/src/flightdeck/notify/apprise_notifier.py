@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apprise
 
-from flightdeck.errors import ConfigError, RetryableError
+from flightdeck.core.errors import ConfigError, RetryableError
 
 _TYPES = {
     "critical": apprise.NotifyType.FAILURE,

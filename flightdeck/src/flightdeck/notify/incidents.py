@@ -9,7 +9,7 @@ from pathlib import Path
 import apprise
 import httpx
 
-from flightdeck.errors import ConfigError, RetryableError
+from flightdeck.core.errors import ConfigError, RetryableError
 from flightdeck.notify import Incident, incident_sinks
 
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 
-from flightdeck.errors import PermanentError
-from flightdeck.files import write_atomically
+from flightdeck.core.errors import PermanentError
+from flightdeck.core.files import write_atomically
 from flightdeck.local.context import LocalContext
 from flightdeck.local.ingress import IngressRouting, LocalIngress
-from flightdeck.routers import Routing, routers
+from flightdeck.routers import Routing
 
 
-@routers.register("nginx")
 class LocalNginxRouter:
     """TrafficRouter for the local nginx ingress (routing state in state/routing.json)."""
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from flightdeck.errors import FlightdeckError
-from flightdeck.registry import Registry
+from flightdeck.core.errors import FlightdeckError
 
 
 class LockedError(FlightdeckError):
@@ -40,6 +39,3 @@ class StateStore(Protocol):
     def take_requests(self, name: str) -> list[str]:
         """The pending requests, oldest first; they are removed."""
         ...
-
-
-stores: Registry[StateStore] = Registry("state store")

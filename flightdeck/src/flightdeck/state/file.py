@@ -12,12 +12,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from flightdeck.files import pid_lock, write_atomically
-from flightdeck.state import LockedError, stores
-from flightdeck.validation import check_name
+from flightdeck.core.files import pid_lock, write_atomically
+from flightdeck.core.validation import check_name
+from flightdeck.state import LockedError
 
 
-@stores.register("file")
 class FileStateStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory

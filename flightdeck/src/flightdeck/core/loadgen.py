@@ -9,7 +9,7 @@ from collections import Counter
 
 import httpx
 
-from flightdeck.background import BackgroundThread
+from flightdeck.core.background import BackgroundThread
 
 
 class LoadGenerator(BackgroundThread):

@@ -12,7 +12,7 @@ import base64
 import secrets
 from pathlib import Path
 
-from flightdeck.paths import repo_root
+from flightdeck.core.paths import repo_root
 
 DEFAULT_ACCOUNT = "flightdeck"
 AZURITE_BLOB = repo_root() / "tools" / "node" / "node_modules" / ".bin" / "azurite-blob"

@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from flightdeck import terminal
-from flightdeck.background import BackgroundThread
-from flightdeck.errors import FlightdeckError, PermanentError
+from flightdeck.core import terminal
+from flightdeck.core.background import BackgroundThread
+from flightdeck.core.errors import FlightdeckError, PermanentError
 from flightdeck.kubernetes.api import (
     CONFIGMAP,
     LEASE,
@@ -34,7 +34,7 @@ from flightdeck.kubernetes.api import (
     Obj,
     with_conflict_retries,
 )
-from flightdeck.state import LockedError, stores
+from flightdeck.state import LockedError
 
 RECORD_KEY = "record.json"
 REQUESTS_KEY = "requests.json"
@@ -56,7 +56,6 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-@stores.register("configmap")
 class ConfigMapStateStore:
     def __init__(
         self,

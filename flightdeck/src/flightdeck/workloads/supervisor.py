@@ -14,20 +14,19 @@ import time
 import urllib.error
 import urllib.request
 
-from flightdeck.errors import RetryableError
-from flightdeck.files import write_atomically
+from flightdeck.core.errors import RetryableError
+from flightdeck.core.files import write_atomically
+from flightdeck.core.paths import repo_root
 from flightdeck.local.context import LocalContext, Replica, TrackState
 from flightdeck.local.ports import free_port
 from flightdeck.local.supervisor import Program
-from flightdeck.paths import repo_root
-from flightdeck.workloads import Track, TrackSpec, workloads
+from flightdeck.workloads import Track, TrackSpec
 
 
 def replica_group(track: Track, index: int) -> str:
     return f"backend-{track}-{index}"
 
 
-@workloads.register("local")
 class SupervisorWorkloads:
     def __init__(self, context: LocalContext) -> None:
         self.context = context

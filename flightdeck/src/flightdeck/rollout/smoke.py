@@ -1,13 +1,14 @@
-"""Smoke tests: five requests to the canary through the ingress before it takes any traffic.
+"""Smoke tests: five requests to a new version through the ingress before it takes user traffic.
 
-They go through the real ingress with the canary header set to `always`, so they test the routing
-too: readiness, the version is the new one, and a note created, read back and deleted.
+They go through the real ingress on the route to the new version's track (the canary header set
+to `always`, or a blue-green preview route), so they test the routing too: readiness, the version
+and track are the new ones, and a note created, read back and deleted.
 
 The ingress rate-limits per client address, and the smoke tests are a client like any other: a
 429 is the limiter speaking, not the canary failing, so it is retried after its `Retry-After`
 (within the per-request timeout) instead of failing the test and rolling back a good canary.
-An ingress may also exempt the smoke tests from its limit: `extra_headers` carries what it
-needs (the local ingress takes a per-platform secret token, see flightdeck.local.ingress).
+An ingress may also exempt the smoke tests from its limit: the headers carry what it needs (the
+local ingress takes a per-platform secret token, see flightdeck.local.ingress).
 """
 
 from __future__ import annotations
@@ -78,11 +79,16 @@ def run_smoke_tests(
     base_url: str,
     verify: ssl.SSLContext | bool,
     version: str,
+    *,
+    track: str,
     timeout: float,
-    header: str = "X-Canary",
-    extra_headers: dict[str, str] | None = None,
+    headers: dict[str, str],
 ) -> list[SmokeResult]:
-    """Run the five tests in order; after the first failure the rest are not run."""
+    """Run the five tests in order; after the first failure the rest are not run.
+
+    `headers` route the requests to `track` (the canary header, a preview header) and may carry
+    what the ingress needs to exempt them from its rate limit.
+    """
     marker = f"flightdeck smoke test {uuid.uuid4().hex[:8]}"
     note: dict[str, str] = {}
     results: list[SmokeResult] = []
@@ -91,7 +97,7 @@ def run_smoke_tests(
         base_url=base_url,
         transport=transport,
         timeout=timeout,
-        headers={**(extra_headers or {}), header: "always"},
+        headers=headers,
     ) as client:
 
         def ready() -> str:
@@ -102,8 +108,8 @@ def run_smoke_tests(
         def new_version() -> str:
             body = client.get("/api/version").json()
             _expect(body.get("version") == version, f"version is {body.get('version')!r}")
-            _expect(body.get("track") == "canary", f"track is {body.get('track')!r}")
-            return f"version {version} on the canary track"
+            _expect(body.get("track") == track, f"track is {body.get('track')!r}")
+            return f"version {version} on the {track} track"
 
         def create() -> str:
             response = client.post("/api/notes", json={"title": marker, "body": "smoke"})

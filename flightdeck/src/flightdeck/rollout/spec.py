@@ -14,10 +14,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
-from flightdeck.config import load_yaml_model
-from flightdeck.validation import Name, PlainText
+from flightdeck.core.config import load_yaml_model
+from flightdeck.core.validation import Name
+from flightdeck.notify import Notifications
 
 _DURATION = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -104,22 +113,12 @@ class SmokeTests(Strict):
 
 
 class Timeouts(Strict):
-    canary_ready: Duration = timedelta(minutes=5)
-    stable_ready: Duration = timedelta(minutes=5)
-
-
-class Notifications(Strict):
-    """Apprise URLs (slack://, mailto://, pagerduty://, json://...) and where incidents go."""
-
-    urls: list[PlainText] = Field(default_factory=list)
-    incidents: Literal["jsonl", "github", "pagerduty"] = "jsonl"
-    github_repository: str | None = Field(None, pattern=r"^[\w.-]+/[\w.-]+$")
-
-    @model_validator(mode="after")
-    def _github_needs_repository(self) -> Notifications:
-        if self.incidents == "github" and not self.github_repository:
-            raise ValueError("incidents: github needs github_repository (owner/name)")
-        return self
+    candidate_ready: Duration = Field(
+        timedelta(minutes=5), description="until every replica of the new version is ready"
+    )
+    baseline_ready: Duration = Field(
+        timedelta(minutes=5), description="until the serving version is ready again"
+    )
 
 
 DEFAULT_STEPS = (
@@ -129,20 +128,73 @@ DEFAULT_STEPS = (
 )
 
 
-class RolloutSpec(Strict):
-    name: Name = "backend"
+class CanaryStrategy(Strict):
+    """Progressive traffic: each step's weight is held while the analysis passes."""
+
+    type: Literal["canary"] = "canary"
     steps: list[Step] = Field(default_factory=lambda: list(DEFAULT_STEPS), min_length=1)
-    analysis: Analysis = Analysis()
-    smoke_tests: SmokeTests = SmokeTests()
-    timeouts: Timeouts = Timeouts()
-    notifications: Notifications = Notifications()
 
     @model_validator(mode="after")
-    def _weights_increase(self) -> RolloutSpec:
+    def _weights_increase(self) -> CanaryStrategy:
         weights = [step.weight for step in self.steps]
         if weights != sorted(set(weights)):
             raise ValueError(f"steps: weights must strictly increase, got {weights}")
         return self
+
+
+class BlueGreenStrategy(Strict):
+    """A full second colour, checked on a preview route, then all traffic switched at once."""
+
+    type: Literal["bluegreen"] = "bluegreen"
+    auto_promotion: bool = Field(True, description="false: pause before the switch until promote")
+    auto_promotion_seconds: Duration | None = Field(
+        None, description="with auto_promotion false: switch anyway after this long"
+    )
+    pre_promotion_analysis: Duration | None = Field(
+        None, description="analyse the new colour under load on the preview route this long"
+    )
+    monitor: Duration = Field(
+        timedelta(minutes=5), description="after the switch, the old colour stays up this long"
+    )
+
+
+StrategySpec = Annotated[CanaryStrategy | BlueGreenStrategy, Field(discriminator="type")]
+FailurePolicy = Literal["rollback", "pause"]
+
+
+class RolloutSpec(Strict):
+    name: Name = "backend"
+    strategy: StrategySpec = CanaryStrategy()
+    analysis: Analysis = Analysis()
+    smoke_tests: SmokeTests = SmokeTests()
+    timeouts: Timeouts = Timeouts()
+    notifications: Notifications = Notifications()
+    on_error: FailurePolicy = Field(
+        "rollback",
+        description="what a permanent error in a tick leads to: roll back, or pause for a person",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: object) -> object:
+        if isinstance(data, dict) and "steps" in data:
+            raise ValueError("steps: moved under strategy (strategy: {type: canary, steps: [...]})")
+        return data
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _canary_by_default(cls, value: object) -> object:
+        """`strategy: {steps: [...]}` is a canary: the type may be left out."""
+        if isinstance(value, dict) and "type" not in value:
+            return {"type": "canary", **value}
+        return value
+
+    @property
+    def canary(self) -> CanaryStrategy:
+        """The canary section; a ConfigError-free shortcut for code that only runs for canaries."""
+        if not isinstance(self.strategy, CanaryStrategy):
+            raise TypeError(f"rollout {self.name} is not a canary")
+        return self.strategy
 
 
 def load_rollout_spec(path: Path | None) -> RolloutSpec:

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any
 
-from flightdeck.errors import PermanentError, RetryableError
+from flightdeck.core.errors import PermanentError, RetryableError
 from flightdeck.kubernetes.api import (
     DEPLOYMENT,
     HPA,
@@ -27,7 +27,7 @@ from flightdeck.kubernetes.api import (
     Obj,
     with_conflict_retries,
 )
-from flightdeck.workloads import Track, TrackSpec, workloads
+from flightdeck.workloads import Track, TrackSpec
 
 CONTAINER = "backend"
 IMAGE_TAG_LABEL = "flightdeck.io/image-tag"
@@ -93,7 +93,6 @@ def _container(deployment: Obj) -> Obj:
     return containers[0]
 
 
-@workloads.register("kubernetes")
 class DeploymentWorkloads:
     def __init__(self, api: KubeApi, fullname: str, poll_seconds: float = 1.0) -> None:
         self.api = api

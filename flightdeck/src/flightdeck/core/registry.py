@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from flightdeck.errors import ConfigError
+from flightdeck.core.errors import ConfigError
 
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 """A version label: a tag or a branch-derived name (`1.4.0`, `1.4.0-rc.1+build.7`), 128 at most."""

@@ -1,9 +1,9 @@
-"""The local platform: every component of the system on one machine, under supervisord.
+"""The infrastructure components of the local platform: their programs, readiness and status.
 
-Components: the database (embedded FerretDB unless an external MongoDB URI is configured), the
-backend stable track, nginx as the ingress, Prometheus, Alertmanager and the flightdeck receiver.
-`up()` is idempotent: it rewrites every configuration, lets supervisord restart only what changed,
-reloads the rest gracefully, and waits until each component answers its readiness check.
+Components: the database (embedded FerretDB unless an external MongoDB URI is configured), nginx
+as the ingress, Prometheus, Alertmanager, the flightdeck receiver, Azurite and the backup
+schedule, each a supervisord program. The backend's tracks are replicas of the same kind; which
+ones run is the Workloads family's business (engines/local.py starts the stable track).
 """
 
 from __future__ import annotations
@@ -23,19 +23,14 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from flightdeck import terminal
-from flightdeck.blobstore.azurite import DEFAULT_ACCOUNT, azurite_command, azurite_environment
-from flightdeck.errors import FlightdeckError, PermanentError
-from flightdeck.local.backup import azurite_account_key, backup_environment, write_backup_env
+from flightdeck.core import terminal
+from flightdeck.core.errors import FlightdeckError, PermanentError
+from flightdeck.core.paths import repo_root
+from flightdeck.local.azurite import DEFAULT_ACCOUNT, azurite_command, azurite_environment
+from flightdeck.local.backup import azurite_account_key, backup_environment
 from flightdeck.local.context import LocalContext
 from flightdeck.local.ingress import NGINX_GROUP, LocalIngress, nginx_executable
-from flightdeck.local.monitoring import write_monitoring_configs
 from flightdeck.local.supervisor import Program
-from flightdeck.local.tls import TlsFiles, ensure_certificate
-from flightdeck.paths import repo_root
-from flightdeck.routers.nginx import LocalNginxRouter
-from flightdeck.workloads import TrackSpec
-from flightdeck.workloads.local import SupervisorWorkloads
 
 OPTIONAL_COMPONENTS = ("database", "azurite", "backup-scheduler")
 
@@ -55,7 +50,7 @@ class ComponentNotReadyError(FlightdeckError):
     """A component did not become ready in time; names it and its log."""
 
 
-def _http_ok(url: str, timeout: float = 2.0) -> tuple[bool, str]:
+def http_ok(url: str, timeout: float = 2.0) -> tuple[bool, str]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
             return response.status == 200, f"HTTP {response.status}"
@@ -65,7 +60,7 @@ def _http_ok(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, str(getattr(exc, "reason", exc))
 
 
-def _tcp_ok(port: int) -> tuple[bool, str]:
+def tcp_ok(port: int) -> tuple[bool, str]:
     with socket.socket() as sock:
         sock.settimeout(1)
         if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -73,7 +68,7 @@ def _tcp_ok(port: int) -> tuple[bool, str]:
     return False, f"nothing listens on {port}"
 
 
-def _mongo_ok(uri: str) -> tuple[bool, str]:
+def mongo_ok(uri: str) -> tuple[bool, str]:
     try:
         client: MongoClient[dict[str, object]]
         with MongoClient(uri, serverSelectionTimeoutMS=1500, connectTimeoutMS=1500) as client:
@@ -83,18 +78,18 @@ def _mongo_ok(uri: str) -> tuple[bool, str]:
     return True, "ping ok"
 
 
-class LocalPlatform:
+class PlatformComponents:
+    """Programs, readiness checks, status and shutdown of every component of the platform."""
+
     def __init__(self, context: LocalContext) -> None:
         self.context = context
         self.config = context.config
         self.run_dir = context.run_dir
         self.supervisor = context.supervisor
-        self.router = LocalNginxRouter(context)
         self.ingress = LocalIngress(context)
-        self.workloads = SupervisorWorkloads(context)
 
     # -- programs -----------------------------------------------------------------------------
-    def _programs(self) -> dict[str, Program]:
+    def programs(self) -> dict[str, Program]:
         config, run_dir, root = self.config, self.run_dir, repo_root()
         python = sys.executable
         programs = {
@@ -185,24 +180,24 @@ class LocalPlatform:
         return programs
 
     # -- readiness ----------------------------------------------------------------------------
-    def _checks(self) -> dict[str, Callable[[], tuple[bool, str]]]:
+    def checks(self) -> dict[str, Callable[[], tuple[bool, str]]]:
         ports = self.config.ports
         checks: dict[str, Callable[[], tuple[bool, str]]] = {
-            "prometheus": lambda: _http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"),
-            "alertmanager": lambda: _http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"),
-            "receiver": lambda: _http_ok(f"http://127.0.0.1:{ports.receiver}/healthz"),
+            "prometheus": lambda: http_ok(f"http://127.0.0.1:{ports.prometheus}/-/ready"),
+            "alertmanager": lambda: http_ok(f"http://127.0.0.1:{ports.alertmanager}/-/ready"),
+            "receiver": lambda: http_ok(f"http://127.0.0.1:{ports.receiver}/healthz"),
             NGINX_GROUP: self._nginx_check,
         }
         if self.config.embedded_database:
-            checks["database"] = lambda: _mongo_ok(self.config.mongodb_uri)
+            checks["database"] = lambda: mongo_ok(self.config.mongodb_uri)
         if self.config.backup.enabled:
             if self.config.azure_connection_string is None:
-                checks["azurite"] = partial(_tcp_ok, self.config.ports.azurite)
+                checks["azurite"] = partial(tcp_ok, self.config.ports.azurite)
             checks["backup-scheduler"] = partial(self._running, "backup-scheduler")
         for state in self.context.tracks.load().values():
             for replica in state.replicas:
                 checks[replica.name] = partial(
-                    _http_ok, f"http://127.0.0.1:{replica.port}/health/ready"
+                    http_ok, f"http://127.0.0.1:{replica.port}/health/ready"
                 )
         return checks
 
@@ -218,7 +213,7 @@ class LocalPlatform:
             return False, "no answer on HTTPS"
         return True, f"routing generation {served}"
 
-    def _wait(self, name: str, check: Callable[[], tuple[bool, str]]) -> None:
+    def wait(self, name: str, check: Callable[[], tuple[bool, str]]) -> None:
         deadline = time.monotonic() + self.config.ready_timeout_seconds
         detail = ""
         while time.monotonic() < deadline:
@@ -237,70 +232,7 @@ class LocalPlatform:
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def up(self) -> None:
-        self.run_dir.create()
-        with _step("certificate from the local CA"):
-            ensure_certificate(
-                TlsFiles(self.run_dir.tls),
-                self.config.tls.server_name,
-                self.config.tls.certificate_days,
-                self.config.tls.renew_before_days,
-            )
-        self._check_ports_free()
-        programs = self._programs()
-        write_monitoring_configs(self.context)
-        self.supervisor.write_main_config()
-        was_running = self.supervisor.is_running()
-        for name in OPTIONAL_COMPONENTS:
-            if name not in programs:
-                self.supervisor.remove_group(name)
-        write_backup_env(self.context)
-        for name in ("database", "azurite", "prometheus", "alertmanager", "receiver"):
-            if name in programs:
-                self.supervisor.write_group(name, [programs[name]])
-        with _step("supervisord"):
-            self.supervisor.start_daemon()
-            self.supervisor.update()
-        checks = self._checks()
-        if "database" in checks:
-            with _step("database (FerretDB)"):
-                self._wait("database", checks["database"])
-        with _step(f"backend stable track ({self.config.backend.replicas} replicas)"):
-            # The stable version is the config's only at first: after a promotion, the running
-            # version is the stable one, and `up` must not roll it back.
-            running = self.workloads.get("stable")
-            self.workloads.apply(
-                TrackSpec(
-                    "stable",
-                    running.version if running else self.config.backend.version,
-                    self.config.backend.replicas,
-                    running.env if running else {},
-                )
-            )
-            self.workloads.wait_ready("stable", self.config.ready_timeout_seconds)
-        with _step("nginx ingress"):
-            generation = self.router.write(self.router.current())
-            self.supervisor.write_group(NGINX_GROUP, [programs[NGINX_GROUP]])
-            self.supervisor.update()
-            if self.supervisor.process(NGINX_GROUP, NGINX_GROUP) is not None:
-                self.supervisor.signal(NGINX_GROUP, NGINX_GROUP, "HUP")
-            self._wait(
-                NGINX_GROUP, lambda: (self.ingress.served_generation() == generation, "reload")
-            )
-        if was_running:
-            for name in ("prometheus", "alertmanager"):
-                self.supervisor.signal(name, name, "HUP")
-        for name in ("prometheus", "alertmanager", "receiver", "azurite"):
-            if name in checks:
-                with _step(name):
-                    self._wait(name, checks[name])
-        if "backup-scheduler" in programs:
-            with _step(f"backup schedule ({self.config.backup.schedule})"):
-                self.supervisor.write_group("backup-scheduler", [programs["backup-scheduler"]])
-                self.supervisor.update()
-                self._wait("backup-scheduler", checks["backup-scheduler"])
-
-    def _check_ports_free(self) -> None:
+    def check_ports_free(self) -> None:
         """Before starting anything, name a fixed port that something else already holds."""
         if self.supervisor.is_running():
             return
@@ -338,7 +270,7 @@ class LocalPlatform:
                 known_ports[replica.name] = replica.port
         processes = {info["name"]: info for info in self.supervisor.processes()}
         result = []
-        for name, check in self._checks().items():
+        for name, check in self.checks().items():
             info = processes.get(name)
             running = info is not None and info["statename"] == "RUNNING"
             healthy, detail = check() if running else (False, "not running")
@@ -368,7 +300,7 @@ class LocalPlatform:
 
 
 @contextmanager
-def _step(label: str) -> Iterator[None]:
+def step(label: str) -> Iterator[None]:
     started = time.monotonic()
     try:
         with terminal.status(f"{label} ..."):

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flightdeck.background import BackgroundThread
-from flightdeck.engine.analysis import build_queries
-from flightdeck.engine.record import RolloutRecord
-from flightdeck.errors import FlightdeckError
+from flightdeck.core.background import BackgroundThread
+from flightdeck.core.errors import FlightdeckError
 from flightdeck.metrics import MetricsProvider
+from flightdeck.rollout.analysis import build_queries
+from flightdeck.rollout.record import RolloutRecord
 
 WIDTH, HEIGHT, PAD = 760, 220, 48
 COLOURS = {"canary": "#d9480f", "stable": "#1c7ed6"}
@@ -184,7 +184,7 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
     )
     return f"""
 <section>
-<h2>{html.escape(record.stable_version)} &rarr; {html.escape(record.version)}
+<h2>{html.escape(record.baseline_version)} &rarr; {html.escape(record.version)}
   <span class="{record.phase}">{html.escape(outcome)}</span></h2>
 <p>Environment of the canary: <code>{html.escape(str(record.env or "none"))}</code>;
  duration {end - start:.0f}s.</p>

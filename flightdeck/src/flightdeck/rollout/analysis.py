@@ -1,8 +1,13 @@
-"""Canary analysis: PromQL over the backend's own metrics, split by track, judged per check.
+"""Rollout analysis: PromQL over the backend's own metrics, a candidate judged against a baseline.
+
+The candidate is the new version's track (the canary, or the green colour). The baseline is either
+a track measured at the same time (stable, for a canary) or figures measured before a switch
+(blue's, for a blue-green monitor window: after a full switch nothing serves the old version).
 
 Each check is `pass`, `fail` or `inconclusive`. "No data" is never read as 0: an empty result is
-inconclusive, and so is every check when the canary served fewer than `min_requests` requests in the
-window. One failing check fails the window; otherwise one inconclusive check makes it inconclusive.
+inconclusive, and so is every check when the candidate served fewer than `min_requests` requests
+in the window. One failing check fails the window; otherwise one inconclusive check makes it
+inconclusive.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from flightdeck.engine.spec import Analysis
 from flightdeck.metrics import MetricsProvider
+from flightdeck.rollout.spec import Analysis
 
 Result = Literal["pass", "fail", "inconclusive"]
 API_ROUTES = 'route=~"/api/.*"'
@@ -89,17 +94,39 @@ def _p95_ratio(
     p95: float | None, stable_p95: float | None, limit: float, floor: float
 ) -> CheckResult:
     if p95 is not None and p95 <= floor:
-        detail = f"p95_vs_stable: canary P95 {_fmt(p95, 's')} is under the {_fmt(floor, 's')} floor"
-        return CheckResult("p95_vs_stable", None, limit, "pass", detail)
+        detail = f"p95_vs_baseline: P95 {_fmt(p95, 's')} is under the {_fmt(floor, 's')} floor"
+        return CheckResult("p95_vs_baseline", None, limit, "pass", detail)
     ratio = None if p95 is None or not stable_p95 else p95 / stable_p95
-    return _limit("p95_vs_stable", ratio, limit, "x")
+    return _limit("p95_vs_baseline", ratio, limit, "x")
 
 
-def analyse(provider: MetricsProvider, analysis: Analysis, canary_version: str) -> Verdict:
-    """Query Prometheus for the canary and stable, and judge every check."""
+@dataclass(frozen=True)
+class Series:
+    """A track's requests, optionally only those of one version."""
+
+    track: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A baseline's error rate and P95 measured once (None: no data then)."""
+
+    error_rate: float | None
+    p95_seconds: float | None
+
+
+def measure(provider: MetricsProvider, series: Series, window: timedelta) -> Figures:
+    queries = build_queries(series.track, series.version, window)
+    return Figures(provider.query(queries["error_rate"]), provider.query(queries["p95_seconds"]))
+
+
+def analyse(
+    provider: MetricsProvider, analysis: Analysis, candidate: Series, baseline: Series | Figures
+) -> Verdict:
+    """Query Prometheus for the candidate (and a live baseline), and judge every check."""
     limits = analysis.thresholds
-    canary_q = build_queries("canary", canary_version, analysis.rate_window)
-    stable_q = build_queries("stable", None, analysis.rate_window)
+    canary_q = build_queries(candidate.track, candidate.version, analysis.rate_window)
     requests = provider.query(canary_q["requests"])
     enough = requests is not None and requests >= analysis.min_requests
     traffic = CheckResult(
@@ -107,21 +134,26 @@ def analyse(provider: MetricsProvider, analysis: Analysis, canary_version: str) 
         requests,
         float(analysis.min_requests),
         "pass" if enough else "inconclusive",
-        f"canary requests {requests or 0:.0f} in the window (need {analysis.min_requests})",
+        f"{candidate.track} requests {requests or 0:.0f} in the window "
+        f"(need {analysis.min_requests})",
     )
     if not enough:
         return Verdict("inconclusive", (traffic,))
 
     error_rate = provider.query(canary_q["error_rate"])
     p95 = provider.query(canary_q["p95_seconds"])
-    stable_error_rate = provider.query(stable_q["error_rate"])
-    stable_p95 = provider.query(stable_q["p95_seconds"])
+    base = (
+        measure(provider, baseline, analysis.rate_window)
+        if isinstance(baseline, Series)
+        else baseline
+    )
+    stable_error_rate, stable_p95 = base.error_rate, base.p95_seconds
     checks = [
         traffic,
         _limit("error_rate", error_rate, limits.max_error_rate, "%"),
         _limit("p95_latency", p95, limits.max_p95_seconds, "s"),
         _limit(
-            "error_rate_vs_stable",
+            "error_rate_vs_baseline",
             None
             if error_rate is None or stable_error_rate is None
             else error_rate - stable_error_rate,

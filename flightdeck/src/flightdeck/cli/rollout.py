@@ -1,0 +1,261 @@
+"""`flightdeck canary|bluegreen start | status | watch | tick | promote | abort | resume`.
+
+One family of commands per strategy, built from the same functions: only `start` differs, by the
+strategy it gives a spec that names none. Every other command reads the strategy, and the whole
+spec, from the rollout's record, so a scheduled `tick` acts with the spec the rollout was started
+with (its notifications, its incident sink), never with defaults.
+
+Exit codes: 0 promoted (or still running, for `status` and `tick`), 1 rolled back or aborted,
+2 usage or configuration error, 3 another controller drives the rollout.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from flightdeck.cli.options import ConfigOption, JsonOption, NameOption, SpecOption, TargetOption
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.validation import check_version, parse_env_assignments
+from flightdeck.engines import rollout_target
+from flightdeck.rollout.controller import Controller, utc_now
+from flightdeck.rollout.record import RolloutRecord
+from flightdeck.rollout.spec import CanaryStrategy, RolloutSpec, format_duration, load_rollout_spec
+from flightdeck.state import LockedError
+
+HELP = {
+    "canary": "Canary rollouts: a share of the traffic, step by step, under analysis.",
+    "bluegreen": "Blue-green rollouts: a full second colour, checked, then one switch.",
+}
+
+
+def _controller(target: str, config: Path | None) -> Controller:
+    return Controller(rollout_target(target, config))
+
+
+def _exit_code(record: RolloutRecord) -> int:
+    return 1 if record.phase in ("RolledBack", "Aborted") else 0
+
+
+def render(record: RolloutRecord, now: datetime | None = None) -> Group:
+    """The live view: phase, weight, each check against its threshold, time in step."""
+    now = now or utc_now()
+    header = Text.assemble(
+        (f"{record.name}", "bold"),
+        f"  {record.spec.strategy.type}  {record.baseline_version} -> {record.version}  ",
+        (record.phase, "bold cyan" if not record.finished else "bold"),
+        f"  weight {record.weight}%",
+    )
+    lines: list[Table | Text] = [header]
+    strategy = record.spec.strategy
+    if isinstance(strategy, CanaryStrategy):
+        steps = strategy.steps
+        if 0 <= record.step < len(steps) and record.step_started_at and not record.finished:
+            in_step = f"{(now - record.step_started_at).total_seconds():.0f}s"
+            lines.append(
+                Text(
+                    f"step {record.step + 1}/{len(steps)} at {steps[record.step].weight}%: "
+                    f"{in_step} of {format_duration(steps[record.step].hold)}, "
+                    f"passing windows {record.step_passes}, "
+                    f"inconclusive streak {record.inconclusive_streak}"
+                )
+            )
+    if record.last_analysis:
+        table = Table(
+            title=f"analysis at {record.last_analysis.at:%H:%M:%S}: {record.last_analysis.result}",
+            title_justify="left",
+        )
+        for column in ("check", "value", "threshold", "result"):
+            table.add_column(column)
+        for check in record.last_analysis.checks:
+            style = {"pass": "green", "fail": "red"}.get(check["result"], "yellow")
+            value = "no data" if check["value"] is None else f"{check['value']:.4g}"
+            table.add_row(
+                Text(check["name"]),
+                value,
+                f"{check['threshold']:.4g}",
+                Text(check["result"], style=style),
+            )
+        lines.append(table)
+    for event in record.events[-6:]:
+        repeated = f" (x{event.count})" if event.count > 1 else ""
+        lines.append(
+            Text(f"{event.at:%H:%M:%S} {event.phase:<13} {event.message}{repeated}", style="dim")
+        )
+    return Group(*lines)
+
+
+def drive_with_view(controller: Controller, name: str, as_json: bool = False) -> RolloutRecord:
+    """Run the rollout to its end with a live view (plain event lines without a terminal)."""
+    shown = 0
+    current: RolloutRecord | None = controller.load(name)
+
+    def view() -> Group:
+        return render(current) if current else Group()
+
+    with terminal.live(view) as redraw:
+
+        def on_tick(record: RolloutRecord) -> None:
+            nonlocal shown, current
+            current = record
+            if not terminal.stderr.is_terminal and not as_json:
+                for event in record.events[shown:]:
+                    terminal.info(f"{event.at:%H:%M:%S} {event.phase:<13} {event.message}")
+            shown = len(record.events)
+            redraw()
+
+        return controller.run(name, on_tick)
+
+
+def _finish(record: RolloutRecord, as_json: bool) -> None:
+    if as_json:
+        terminal.print_json(record.model_dump(mode="json"))
+    elif record.finished:
+        (terminal.success if record.phase == "Succeeded" else terminal.error)(
+            f"{record.name}: {record.phase}" + (f" ({record.reason})" if record.reason else "")
+        )
+    raise typer.Exit(_exit_code(record))
+
+
+def spec_for_strategy(strategy: str, path: Path | None) -> RolloutSpec:
+    """The spec file, which must be of this command family's strategy; its defaults if none."""
+    if path is None:
+        return RolloutSpec.model_validate({"strategy": {"type": strategy}})
+    spec = load_rollout_spec(path)
+    if spec.strategy.type != strategy:
+        raise ConfigError(
+            f"{path}: strategy.type is {spec.strategy.type!r}; "
+            f"use `flightdeck {spec.strategy.type} start` for it"
+        )
+    return spec
+
+
+def make_app(strategy: str) -> typer.Typer:
+    """The command family of one strategy (`flightdeck canary ...`, `flightdeck bluegreen ...`)."""
+    app = typer.Typer(help=HELP[strategy])
+
+    @app.command()
+    def start(
+        version: Annotated[
+            str, typer.Option("--version", "-v", help="The new version label (a tag).")
+        ],
+        sets: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set",
+                help="KEY=VAL environment for the new version (a variable name; the value at "
+                "most 4096 characters, no control characters).",
+            ),
+        ] = None,
+        spec: SpecOption = None,
+        target: TargetOption = "local",
+        config: ConfigOption = None,
+        detach: Annotated[
+            bool, typer.Option(help="Only create the rollout; `tick` or `watch` drive it.")
+        ] = False,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Start a rollout of VERSION and drive it to promotion or rollback."""
+        check_version(version)
+        rollout = spec_for_strategy(strategy, spec)
+        env = parse_env_assignments(sets or [])
+        controller = _controller(target, config)
+        record = controller.start(rollout, version, env)
+        if detach:
+            terminal.success(
+                f"rollout {record.name} of {version} created; drive it with "
+                f"`flightdeck {strategy} watch --name {record.name}`"
+            )
+            return
+        _finish(drive_with_view(controller, record.name, as_json), as_json)
+
+    @app.command()
+    def status(
+        name: NameOption = "backend",
+        target: TargetOption = "local",
+        config: ConfigOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Show a rollout's phase, weight, last analysis and recent events."""
+        record = _controller(target, config).load(name)
+        if record is None:
+            raise ConfigError(f"there is no rollout {name!r}")
+        if as_json:
+            terminal.print_json(record.model_dump(mode="json"))
+        else:
+            terminal.stdout.print(render(record))
+        raise typer.Exit(_exit_code(record))
+
+    @app.command()
+    def watch(
+        name: NameOption = "backend",
+        target: TargetOption = "local",
+        config: ConfigOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Drive a rollout to its end with a live view (refused if another controller drives it)."""
+        _finish(drive_with_view(_controller(target, config), name, as_json), as_json)
+
+    @app.command()
+    def tick(
+        name: NameOption = "backend",
+        target: TargetOption = "local",
+        config: ConfigOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Advance a rollout by one step, for schedulers (cron, a GitHub Actions schedule)."""
+        record = _controller(target, config).tick(name)
+        if not as_json:
+            terminal.stdout.print(render(record))
+        _finish(record, as_json)
+
+    def request(action: str, name: str, target: str, config: Path | None) -> None:
+        controller = _controller(target, config)
+        controller.request(name, action)
+        try:
+            record = controller.tick(name)  # act now when no controller is running
+        except LockedError:
+            terminal.success(
+                f"{action} requested; the running controller will act on its next tick"
+            )
+            return
+        terminal.stdout.print(render(record))
+        if record.finished:
+            raise typer.Exit(_exit_code(record))
+
+    @app.command()
+    def promote(
+        name: NameOption = "backend",
+        target: TargetOption = "local",
+        config: ConfigOption = None,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+        ] = False,
+    ) -> None:
+        """Skip the remaining analysis (or the manual gate) and promote now."""
+        if not yes and not typer.confirm(f"Promote rollout {name!r} now?"):
+            raise typer.Exit(2)
+        request("promote", name, target, config)
+
+    @app.command()
+    def abort(
+        name: NameOption = "backend", target: TargetOption = "local", config: ConfigOption = None
+    ) -> None:
+        """Roll back now."""
+        request("abort", name, target, config)
+
+    @app.command()
+    def resume(
+        name: NameOption = "backend", target: TargetOption = "local", config: ConfigOption = None
+    ) -> None:
+        """Resume a paused rollout (the current step starts over)."""
+        request("resume", name, target, config)
+
+    return app

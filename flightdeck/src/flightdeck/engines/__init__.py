@@ -1,0 +1,27 @@
+"""The engines: where a rollout runs (`--target local|kubernetes`), each assembled in one place.
+
+`engines/local.py` and `engines/kubernetes.py` are the composition roots: the only modules that
+know which implementation of each provider family an engine uses, and the infrastructure under
+it. Everything above (the CLI) asks this registry for a rollout Target by the engine's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from flightdeck.core.registry import Registry
+from flightdeck.rollout.target import Target
+
+engines: Registry[Target] = Registry("engine")
+"""Factories `(config_path) -> Target`; `config_path` is the local platform's config file."""
+
+TargetFactory = Callable[[Path | None], Target]
+
+
+def rollout_target(engine: str, config_path: Path | None) -> Target:
+    """The rollout Target of `engine`; an unknown engine is a ConfigError naming the known ones."""
+    # Importing the composition roots registers them; kubernetes imports its client lazily.
+    from flightdeck.engines import kubernetes, local  # noqa: F401
+
+    return engines.create(engine, config_path)

@@ -1,0 +1,255 @@
+"""The canary strategy: a share of the traffic on the new version, step by step, under analysis.
+
+Initializing -> SmokeTesting -> Progressing(step, weight) -> Promoting -> Succeeded, or
+-> RollingBack -> RolledBack (Aborted when a person asked for it); Paused waits for `resume`.
+
+A decision to roll back and the weight going to 0 happen in the same tick. Promotion never puts
+all the traffic on a single canary replica: the canary is first scaled to stable's replica count
+and waited for, then takes 100% while stable is replaced, then traffic goes back to stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from flightdeck.core.errors import FlightdeckError, PermanentError
+from flightdeck.core.tracks import TrackSpec
+from flightdeck.rollout.analysis import Series, analyse
+from flightdeck.rollout.record import AnalysisRun, Phase, RolloutRecord
+from flightdeck.rollout.strategy import PhaseHandler, Request, strategies
+from flightdeck.routers import Routing
+
+if TYPE_CHECKING:
+    from flightdeck.rollout.controller import Controller
+
+
+@strategies.register("canary")
+class CanaryStrategy:
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.target = controller.target
+
+    def handlers(self) -> Mapping[Phase, PhaseHandler]:
+        return {
+            "Initializing": self._initializing,
+            "SmokeTesting": self._smoke_testing,
+            "Progressing": self._progressing,
+            "Paused": lambda record: False,
+            "Promoting": self._promoting,
+            "RollingBack": self._rolling_back,
+        }
+
+    # -- requests -----------------------------------------------------------------------------
+    def refusal(self, record: RolloutRecord, request: Request) -> str | None:
+        if request == "abort" and record.phase == "Promoting":
+            return (
+                f"rollout {record.name!r} is promoting (stable is being replaced): it can't be "
+                "aborted; roll back with a new rollout of the previous version"
+            )
+        return None
+
+    def apply_request(self, record: RolloutRecord, request: Request) -> None:
+        controller = self.controller
+        if request == "abort" and record.phase == "Promoting":
+            # Stable may already run the new version: removing the canary now would leave a
+            # half-replaced stable, so the promotion finishes.
+            controller.event(record, "abort ignored: the promotion is replacing stable")
+        elif request == "abort":
+            record.abort_requested = True
+            if record.phase != "RollingBack":
+                controller.roll_back(record, "aborted by request")
+        elif request == "promote" and record.phase in ("Progressing", "Paused"):
+            controller.event(record, "promotion requested: skipping the remaining analysis")
+            controller.transition(record, "Promoting")
+        elif request == "resume" and record.phase == "Paused":
+            record.inconclusive_streak = 0
+            self._begin_step(record, max(record.step, 0))
+            controller.transition(record, "Progressing", "resumed by request")
+
+    # -- phases -------------------------------------------------------------------------------
+    def _initializing(self, record: RolloutRecord) -> bool:
+        workloads = self.target.workloads
+        workloads.apply(TrackSpec("canary", record.version, 1, record.env))
+        try:
+            workloads.wait_ready("canary", record.spec.timeouts.candidate_ready.total_seconds())
+        except FlightdeckError as exc:
+            self.controller.roll_back(record, f"the canary did not become ready: {exc}")
+            return True
+        self.target.router.apply(Routing(canary_active=True, canary_weight=0))
+        self.controller.transition(
+            record, "SmokeTesting", "canary ready; its pool takes no weighted traffic"
+        )
+        return True
+
+    def _smoke_testing(self, record: RolloutRecord) -> bool:
+        controller, spec = self.controller, record.spec
+        if not spec.smoke_tests.enabled:
+            self._begin_step(record, 0)
+            controller.transition(record, "Progressing", "smoke tests disabled")
+            return True
+        results = self.target.smoke(
+            "canary", record.version, spec.smoke_tests.timeout.total_seconds()
+        )
+        for result in results:
+            controller.event(
+                record,
+                f"smoke test {result.name}: {'ok' if result.ok else 'FAILED'} ({result.detail})",
+            )
+        failed = [result for result in results if not result.ok]
+        if failed:
+            controller.roll_back(record, f"smoke test {failed[0].name} failed: {failed[0].detail}")
+            return True
+        self._begin_step(record, 0)
+        controller.transition(record, "Progressing", f"{len(results)} smoke tests passed")
+        return True
+
+    def _progressing(self, record: RolloutRecord) -> bool:
+        controller, spec, now = self.controller, record.spec, self.controller.clock()
+        if not self.target.workloads.ready("canary"):
+            controller.roll_back(record, "the canary is not running or not ready (crashed?)")
+            return True
+        if record.step_started_at is None or record.last_analysis_at is None:
+            raise PermanentError(f"rollout record {record.name!r} is progressing without a step")
+        if now - record.last_analysis_at >= spec.analysis.interval:
+            verdict = analyse(
+                self.target.metrics,
+                spec.analysis,
+                candidate=Series("canary", record.version),
+                baseline=Series("stable"),
+            )
+            record.last_analysis_at = now
+            record.add_analysis(
+                AnalysisRun(
+                    at=now,
+                    step=record.step,
+                    weight=record.weight,
+                    result=verdict.result,
+                    checks=[check.as_dict() for check in verdict.checks],
+                )
+            )
+            if verdict.result == "fail":
+                controller.roll_back(
+                    record, f"analysis failed at {record.weight}%: {verdict.reason}"
+                )
+                return True
+            if verdict.result == "inconclusive":
+                record.inconclusive_streak += 1
+                inconclusive = spec.analysis.inconclusive
+                controller.event(
+                    record,
+                    f"inconclusive window {record.inconclusive_streak}/{inconclusive.limit}: "
+                    f"{verdict.reason}",
+                )
+                if record.inconclusive_streak >= inconclusive.limit:
+                    reason = f"{record.inconclusive_streak} inconclusive windows in a row"
+                    if inconclusive.policy == "rollback":
+                        controller.roll_back(record, reason)
+                    else:
+                        controller.transition(
+                            record, "Paused", f"{reason}: waiting for `resume` or `abort`"
+                        )
+                    return True
+            else:
+                record.inconclusive_streak = 0
+                record.step_passes += 1
+        steps = spec.canary.steps
+        held = now - record.step_started_at >= steps[record.step].hold
+        last = record.last_analysis
+        if held and record.step_passes > 0 and last is not None and last.result == "pass":
+            if record.step + 1 < len(steps):
+                self._begin_step(record, record.step + 1)
+            else:
+                controller.transition(record, "Promoting", "every step passed its analysis")
+            return True
+        return False
+
+    def _promoting(self, record: RolloutRecord) -> bool:
+        router, workloads = self.target.router, self.target.workloads
+        timeouts = record.spec.timeouts
+        stage = record.promotion_stage or "scale-candidate"
+        if stage == "scale-candidate":
+            # 100% of the traffic must never land on one canary replica.
+            replicas = max(record.baseline_replicas, 1)
+            workloads.apply(TrackSpec("canary", record.version, replicas, record.env))
+            workloads.wait_ready("canary", timeouts.candidate_ready.total_seconds())
+            self._advance(record, "route-to-canary", f"canary scaled to {replicas} replicas")
+        elif stage == "route-to-canary":
+            router.apply(Routing(canary_active=True, canary_weight=100))
+            record.weight = 100
+            self._advance(record, "replace-stable", "100% of traffic on the canary")
+        elif stage == "replace-stable":
+            workloads.apply(
+                TrackSpec("stable", record.version, record.baseline_replicas, record.env)
+            )
+            workloads.wait_ready("stable", timeouts.baseline_ready.total_seconds())
+            self._advance(record, "route-to-stable", f"stable now runs {record.version}")
+        elif stage == "route-to-stable":
+            router.apply(Routing())
+            record.weight = 0
+            self._advance(record, "remove-canary", "traffic back on stable")
+        else:
+            workloads.remove("canary")
+            record.finished_at = self.controller.clock()
+            self.controller.transition(record, "Succeeded", f"{record.version} promoted")
+            self.controller.notify(
+                record, "info", f"Rollout of {record.version} promoted", record.events[-1].message
+            )
+        return True
+
+    def _rolling_back(self, record: RolloutRecord) -> bool:
+        """Weight to 0 first, then remove the canary, then check that stable is healthy."""
+        controller = self.controller
+        self.target.router.apply(Routing())
+        record.weight = 0
+        controller.event(record, "weight 0: every request goes to stable")
+        controller.save(record)
+        self.target.workloads.remove("canary")
+        stable_ok = True
+        try:
+            self.target.workloads.wait_ready(
+                "stable", record.spec.timeouts.baseline_ready.total_seconds()
+            )
+        except FlightdeckError as exc:
+            stable_ok = False
+            controller.event(record, f"stable is NOT healthy after the rollback: {exc}")
+        record.finished_at = controller.clock()
+        final: Phase = "Aborted" if record.abort_requested else "RolledBack"
+        controller.transition(
+            record, final, f"canary removed; stable {'healthy' if stable_ok else 'UNHEALTHY'}"
+        )
+        verb = "aborted" if record.abort_requested else "rolled back"
+        title = f"Rollout of {record.version} {verb}"
+        severity = "warning" if record.abort_requested and stable_ok else "critical"
+        controller.notify(record, severity, title, record.reason or "")
+        controller.open_incident(
+            record,
+            title,
+            severity,
+            {
+                "version": record.version,
+                "stable_version": record.baseline_version,
+                "stable_healthy": stable_ok,
+                "last_analysis": record.last_analysis.model_dump(mode="json")
+                if record.last_analysis
+                else None,
+            },
+        )
+        return True
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _begin_step(self, record: RolloutRecord, index: int) -> None:
+        steps = record.spec.canary.steps
+        weight = steps[index].weight
+        self.target.router.apply(Routing(canary_active=True, canary_weight=weight))
+        now = self.controller.clock()
+        record.step, record.weight = index, weight
+        record.step_started_at = record.last_analysis_at = now
+        record.step_passes = 0
+        self.controller.event(
+            record, f"step {index + 1}/{len(steps)}: {weight}% of traffic on the canary"
+        )
+
+    def _advance(self, record: RolloutRecord, stage: str, message: str) -> None:
+        record.promotion_stage = stage  # type: ignore[assignment]
+        self.controller.event(record, message)

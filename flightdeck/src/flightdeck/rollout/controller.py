@@ -1,0 +1,212 @@
+"""The rollout controller: the tick loop shared by every strategy (DESIGN: one controller).
+
+One `tick()` takes the controller lock, loads the record, applies people's requests, then runs
+the strategy's handler for the current phase, and the next one, until a handler has to wait (for
+time to pass, or for a person). The record is saved after every transition, so a controller
+killed at any point resumes from the record; every handler is written to be re-run safely.
+
+Errors follow one policy, here and nowhere else:
+- RetryableError (a server not answering, a timeout): an event, and the next tick tries again.
+  Repeats of the same event are counted, not appended, so the record stays bounded.
+- Any other FlightdeckError during a tick is permanent: the spec's `on_error` decides, either
+  roll back with the error as the reason (the default) or pause with it for a person. An error
+  while already rolling back is retried instead: there is nothing safer to fall back to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from flightdeck.core.errors import ConfigError, FlightdeckError, PermanentError, RetryableError
+from flightdeck.core.tracks import Track
+from flightdeck.notify import Incident
+from flightdeck.rollout.exporter import write_rollout_metrics
+from flightdeck.rollout.record import Phase, RolloutRecord
+from flightdeck.rollout.spec import RolloutSpec
+from flightdeck.rollout.strategy import REQUESTS, Strategy, strategies
+from flightdeck.rollout.target import Target
+
+Clock = Callable[[], datetime]
+CANDIDATE_TRACK: dict[str, Track] = {"canary": "canary", "bluegreen": "green"}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _strategy_modules() -> None:
+    """Importing the strategies registers them."""
+    from flightdeck.rollout import canary  # noqa: F401
+
+
+class Controller:
+    def __init__(self, target: Target, clock: Clock = utc_now) -> None:
+        self.target = target
+        self.clock = clock
+        _strategy_modules()
+
+    def strategy(self, record: RolloutRecord) -> Strategy:
+        return strategies.create(record.spec.strategy.type, self)
+
+    # -- starting and requests ----------------------------------------------------------------
+    def start(self, spec: RolloutSpec, version: str, env: dict[str, str]) -> RolloutRecord:
+        """Create the rollout record (the first tick starts the new version)."""
+        if spec.strategy.type not in strategies.names():
+            strategies.create(spec.strategy.type, self)  # raises, naming the known strategies
+        with self.target.state.lock(spec.name):
+            existing = self.load(spec.name)
+            if existing is not None and not existing.finished:
+                raise ConfigError(
+                    f"rollout {spec.name!r} is already {existing.phase} (version "
+                    f"{existing.version}); abort it or wait for it to finish"
+                )
+            baseline = self.target.workloads.get("stable")
+            if baseline is None:
+                raise PermanentError(
+                    "there is no stable track to compare with: is the platform up?"
+                )
+            if baseline.version == version:
+                raise ConfigError(f"--version {version} is already the stable version")
+            self.target.state.take_requests(spec.name)  # stale requests of an earlier rollout
+            record = RolloutRecord(
+                name=spec.name,
+                version=version,
+                env=env,
+                spec=spec,
+                candidate_track=CANDIDATE_TRACK[spec.strategy.type],
+                baseline_track="stable",
+                baseline_version=baseline.version,
+                baseline_replicas=baseline.replicas,
+                started_at=self.clock(),
+                rollbacks_before=_rollbacks_so_far(existing),
+            )
+            self.event(
+                record,
+                f"{spec.strategy.type} rollout of {version} started (stable is {baseline.version})",
+            )
+            self.save(record)
+            return record
+
+    def request(self, name: str, action: str) -> RolloutRecord:
+        """Leave a person's request for the controller, or refuse it now with the reason."""
+        if action not in REQUESTS:
+            raise ConfigError(f"unknown request {action!r} (known: {', '.join(REQUESTS)})")
+        record = self.load(name)
+        if record is None:
+            raise ConfigError(f"there is no rollout {name!r}")
+        if record.finished:
+            raise ConfigError(f"rollout {name!r} already ended: {record.phase}")
+        refusal = self.strategy(record).refusal(record, action)
+        if refusal:
+            raise ConfigError(refusal)
+        self.target.state.request(name, action)
+        return record
+
+    def load(self, name: str) -> RolloutRecord | None:
+        raw = self.target.state.load(name)
+        return RolloutRecord.model_validate(raw) if raw is not None else None
+
+    # -- ticking ------------------------------------------------------------------------------
+    def tick(self, name: str) -> RolloutRecord:
+        """Advance the rollout as far as it can go now (under the controller lock)."""
+        with self.target.state.lock(name):
+            return self._tick_locked(name)
+
+    def run(
+        self, name: str, on_tick: Callable[[RolloutRecord], None], poll: float = 1.0
+    ) -> RolloutRecord:
+        """Drive the rollout to its end, holding the lock for the whole time."""
+        with self.target.state.lock(name):
+            while True:
+                record = self._tick_locked(name)
+                on_tick(record)
+                if record.finished:
+                    return record
+                time.sleep(poll)
+
+    def _tick_locked(self, name: str) -> RolloutRecord:
+        record = self.load(name)
+        if record is None:
+            raise ConfigError(
+                f"there is no rollout {name!r}: start one with `flightdeck ... start`"
+            )
+        if record.finished:
+            return record
+        strategy = self.strategy(record)
+        for action in self.target.state.take_requests(record.name):
+            strategy.apply_request(record, action)  # type: ignore[arg-type]
+            self.save(record)
+        handlers = strategy.handlers()
+        while not record.finished:
+            try:
+                moved = handlers[record.phase](record)
+            except RetryableError as exc:
+                self.event(record, f"will retry: {exc}")
+                moved = False
+            except FlightdeckError as exc:
+                moved = self._permanent_error(record, exc)
+            self.save(record)
+            if not moved:
+                break
+        return record
+
+    def _permanent_error(self, record: RolloutRecord, error: FlightdeckError) -> bool:
+        reason = f"{type(error).__name__} in {record.phase}: {error}"
+        if record.phase == "RollingBack":
+            self.event(record, f"will retry the rollback: {reason}")
+            return False
+        if record.spec.on_error == "pause":
+            self.transition(record, "Paused", f"{reason}; waiting for `resume` or `abort`")
+            return False
+        self.roll_back(record, reason)
+        return True
+
+    # -- what strategies use ------------------------------------------------------------------
+    def roll_back(self, record: RolloutRecord, reason: str) -> None:
+        record.reason = reason
+        self.transition(record, "RollingBack", reason)
+
+    def transition(self, record: RolloutRecord, phase: Phase, message: str = "") -> None:
+        record.phase = phase
+        self.event(record, message or phase)
+
+    def event(self, record: RolloutRecord, message: str) -> None:
+        record.add_event(self.clock(), message)
+
+    def notify(self, record: RolloutRecord, severity: str, title: str, body: str) -> None:
+        try:
+            self.target.notifier(record.spec.notifications).notify(title, body, severity)
+        except FlightdeckError as exc:
+            self.event(record, f"notification failed: {exc}")
+
+    def open_incident(
+        self, record: RolloutRecord, title: str, severity: str, details: dict[str, object]
+    ) -> None:
+        try:
+            sink = self.target.incidents(record.spec.notifications)
+            where = sink.open(
+                Incident(
+                    title=title,
+                    summary=record.reason or "",
+                    severity=severity,
+                    rollout=record.name,
+                    details=details,
+                )
+            )
+            self.event(record, f"incident recorded: {where}")
+        except FlightdeckError as exc:
+            self.event(record, f"the incident could not be recorded: {exc}")
+
+    def save(self, record: RolloutRecord) -> None:
+        self.target.state.save(record.name, record.model_dump(mode="json"))
+        if self.target.metrics_dir is not None:
+            write_rollout_metrics(record, self.target.metrics_dir, self.clock())
+
+
+def _rollbacks_so_far(previous: RolloutRecord | None) -> int:
+    """Rollbacks of this rollout name so far, carried from record to record for the metric."""
+    if previous is None:
+        return 0
+    return previous.rollbacks_before + int(previous.phase in ("RolledBack", "Aborted"))
