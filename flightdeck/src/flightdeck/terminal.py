@@ -2,6 +2,9 @@
 
 Data (tables, JSON) goes to stdout; messages and progress go to stderr, so that
 `flightdeck status --json | jq` stays clean. Without a terminal, progress becomes plain lines.
+
+Both consoles have rich's markup off: messages carry user input (paths, names, `[...]` in an
+error), which must print as written. Styles are given as `style=` or with `Text`, never inline.
 """
 
 from __future__ import annotations
@@ -15,25 +18,26 @@ from typing import Any
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stdout = Console(highlight=False, soft_wrap=True, markup=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
-def info(message: str) -> None:
-    stderr.print(message)
+def info(message: str, style: str | None = None) -> None:
+    stderr.print(Text(message, style=style or ""))
 
 
 def success(message: str) -> None:
-    stderr.print(f"[green]✓[/green] {message}")
+    stderr.print(Text.assemble(("✓", "green"), " ", message))
 
 
 def warning(message: str) -> None:
-    stderr.print(f"[yellow]![/yellow] {message}")
+    stderr.print(Text.assemble(("!", "yellow"), " ", message))
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/bold red] {message}")
+    stderr.print(Text.assemble(("error:", "bold red"), " ", message))
 
 
 def print_json(data: Any) -> None:
@@ -41,11 +45,11 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title) if title else None, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(column))
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(Text(str(cell)) for cell in row))
     stdout.print(table)
 
 
@@ -53,10 +57,10 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
 def status(message: str) -> Iterator[None]:
     """A spinner on a terminal; one plain line otherwise."""
     if stderr.is_terminal:
-        with stderr.status(message):
+        with stderr.status(Text(message)):
             yield
     else:
-        stderr.print(message)
+        info(message)
         yield
 
 

@@ -89,7 +89,7 @@ def demo(
     ):
         for label, env in (("good", {}), ("bad", FAULTS[chosen])):
             version = f"{stamp}-{label}"
-            terminal.info(f"\n[bold]Rolling out the {label} version {version}[/bold] {env or ''}")
+            terminal.info(f"\nRolling out the {label} version {version} {env or ''}", style="bold")
             controller.start(spec, version, dict(env))
             records.append(drive_with_view(controller, spec.name))
     write_atomically(report, render_report(f"Flightdeck demo {stamp}", records, sampler.samples))
