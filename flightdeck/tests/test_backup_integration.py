@@ -88,7 +88,7 @@ class Env:
     def listed(self) -> list[dict[str, object]]:
         return [
             {"id": e.manifest.id, "stores": e.stores, "verified": e.verified}
-            for e in engine.list_backups(self.settings())
+            for e in engine.list_backups(self.settings()).backups
         ]
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from flightdeck.errors import RetryableError
+from flightdeck.errors import ConfigError, RetryableError
 from flightdeck.files import pid_lock
 
 
@@ -13,8 +14,16 @@ class BackupLockedError(RetryableError):
     """Another backup holds the lock."""
 
 
-def backup_lock(path: Path) -> AbstractContextManager[None]:
+@contextmanager
+def backup_lock(path: Path) -> Iterator[None]:
     """Held for a whole run; a crashed run never blocks the next (the kernel drops the lock)."""
-    return pid_lock(
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"FLIGHTDECK_BACKUP_LOCAL_DIR={path.parent}: cannot create it: {exc.strerror or exc}"
+        ) from None
+    with pid_lock(
         path, lambda holder: BackupLockedError(f"another backup is running (pid {holder})")
-    )
+    ):
+        yield

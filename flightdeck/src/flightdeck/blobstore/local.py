@@ -8,10 +8,10 @@ PermanentError naming the path, never a bare OSError.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +21,7 @@ from flightdeck.errors import ConfigError, PermanentError
 TEMP_PREFIX = ".partial-"
 
 
-@contextmanager
+@contextlib.contextmanager
 def _file_errors(where: str) -> Iterator[None]:
     try:
         yield
@@ -60,10 +60,8 @@ class LocalBlobWriter:
 
     def abort(self) -> None:
         if self._file is not None:
-            try:
+            with contextlib.suppress(OSError):  # a failed flush of what is thrown away anyway
                 self._file.close()
-            except OSError:
-                pass  # a failed flush of what is being thrown away anyway
             self._file = None
         self._tmp.unlink(missing_ok=True)
 
