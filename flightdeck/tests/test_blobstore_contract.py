@@ -101,7 +101,7 @@ def test_local_store_file_errors_name_the_path(tmp_path: Path) -> None:
         store.list_keys()
     store = create_blobstore("local", root=tmp_path / "ok")
     (tmp_path / "ok" / "dir.json").mkdir(parents=True)
-    with pytest.raises(PermanentError, match="dir.json: Is a directory"):
+    with pytest.raises(PermanentError, match=r"dir\.json: Is a directory"):
         store.get("dir.json")
     with pytest.raises(ConfigError, match="not an unfinished write"):
         store.delete_unfinished("dir.json")

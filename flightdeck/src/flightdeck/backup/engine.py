@@ -101,7 +101,8 @@ def _run(settings: BackupSettings, key: bytes, stores: list[BlobStore], now: dat
     # mongodump takes --oplog only for a whole-instance dump: on a replica set the dump covers
     # every database, consistent at one point in time; restore picks the database out of it.
     oplog = server.replica_set is not None
-    args = [mongodump, "--archive", "--quiet"]
+    # Not --quiet: it also hides the line saying why mongodump failed; the log goes to a file.
+    args = [mongodump, "--archive"]
     args += ["--oplog"] if oplog else [f"--db={settings.database}"]
     terminal.info(f"backup {backup_id}: dumping {source} (server {server.version})")
 

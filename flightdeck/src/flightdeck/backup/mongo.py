@@ -132,10 +132,11 @@ def tool_config(uri: str) -> Iterator[ToolConfig]:
         os.close(fd)
 
 
-def stderr_tail(handle: IO[bytes]) -> str:
+def stderr_tail(handle: IO[bytes], lines: int = 3) -> str:
+    """The last lines a tool wrote (its log ends with the reason it failed)."""
     handle.seek(0)
     text = handle.read().decode(errors="replace").strip()
-    return text[-STDERR_TAIL:]
+    return "\n".join(text.splitlines()[-lines:])[-STDERR_TAIL:] or "(no message)"
 
 
 def _batch_size(collection: Collection[RawBSONDocument]) -> int:
@@ -216,7 +217,8 @@ def run_mongorestore(
 ) -> None:
     """Pipe the plaintext archive into mongorestore, mapping `source_db.<name>` to
     `<target><name>` (`target` is "database." or "database.prefix")."""
-    args = [tool, "--archive", f"--nsInclude={source_db}.*", "--quiet"]
+    # Not --quiet: it also hides the line saying why the tool failed; the log goes to a file.
+    args = [tool, "--archive", f"--nsInclude={source_db}.*"]
     if target != f"{source_db}.":
         args += [f"--nsFrom={source_db}.*", f"--nsTo={target}*"]
     if not build_indexes:
