@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from flightdeck.backup.lock import directory_problem
 from flightdeck.errors import ConfigError
 from flightdeck.files import write_atomically
 
@@ -73,8 +74,7 @@ def update(metrics_dir: Path, **values: float) -> None:
         write_to_textfile(str(metrics_dir / PROM_FILE), registry)
     except OSError as exc:
         raise ConfigError(
-            f"FLIGHTDECK_BACKUP_METRICS_DIR={metrics_dir}: cannot write the metrics: "
-            f"{exc.strerror or exc}"
+            f"FLIGHTDECK_BACKUP_METRICS_DIR={metrics_dir}: {directory_problem(exc)}"
         ) from None
 
 
