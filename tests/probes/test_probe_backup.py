@@ -18,7 +18,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import bson
@@ -30,18 +30,11 @@ from flightdeck.backup import engine
 from flightdeck.backup.manifest import parse_manifest
 from flightdeck.backup.schedule import run_schedule
 from testsupport import REPO_ROOT
-from testsupport.azurite import Azurite, start_azurite
+from testsupport.azurite import start_azurite
 from testsupport.backup import BackupEnv, digests, seed
 from testsupport.ferretdb import FerretDB
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def backup_probe_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
-    server = start_azurite(tmp_path_factory.mktemp("azurite"))
-    yield server
-    server.stop()
 
 
 def _db_name(request: pytest.FixtureRequest) -> str:
@@ -54,16 +47,6 @@ def backup_probe_env(
 ) -> BackupEnv:
     """A local-only backup setup (no Azure) on the session's FerretDB."""
     return BackupEnv(tmp_path, ferretdb, None, _db_name(request))
-
-
-@pytest.fixture
-def backup_probe_azure_env(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    ferretdb: FerretDB,
-    backup_probe_azurite: Azurite,
-) -> BackupEnv:
-    return BackupEnv(tmp_path, ferretdb, backup_probe_azurite, _db_name(request))
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
@@ -103,6 +86,24 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what
 def kill_group(process: subprocess.Popen[str]) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate()
+
+
+def truncate_object(env: BackupEnv, backup_id: str) -> dict[str, object]:
+    """Cut the stored object at two thirds; returns the manifest fields that would match it."""
+    obj = env.object_path(backup_id)
+    truncated = obj.read_bytes()[: obj.stat().st_size * 2 // 3]
+    obj.write_bytes(truncated)
+    return {"stored_size": len(truncated), "sha256": hashlib.sha256(truncated).hexdigest()}
+
+
+def assert_refused_and_untouched(
+    env: BackupEnv, result: subprocess.CompletedProcess[str], reason: str, before: object
+) -> None:
+    no_traceback(result)
+    assert result.returncode == 1
+    assert reason in result.stderr
+    assert live_digests(env) == before
+    assert scratch_collections(env) == []
 
 
 def partial_files(env: BackupEnv, min_size: int = 0) -> list[Path]:
@@ -203,21 +204,13 @@ def test_a_manifest_edited_to_match_a_truncated_object_is_refused_before_any_wri
     env = backup_probe_env
     seed(env.uri, env.db, binary_kb=64, docs=50)
     backup_id = env.run()
-    before = digests(env.uri, env.db)
-    obj = env.object_path(backup_id)
-    truncated = obj.read_bytes()[: obj.stat().st_size * 2 // 3]
-    obj.write_bytes(truncated)
+    before = live_digests(env)
     data = json.loads(env.manifest_path(backup_id).read_text())
-    data["stored_size"] = len(truncated)
-    data["sha256"] = hashlib.sha256(truncated).hexdigest()
+    data.update(truncate_object(env, backup_id))
     env.manifest_path(backup_id).write_text(json.dumps(data))
 
     refused = env.cli("restore", backup_id, "--drop", ok=False)
-    no_traceback(refused)
-    assert refused.returncode == 1
-    assert "failed authentication" in refused.stderr
-    assert digests(env.uri, env.db) == before
-    assert scratch_collections(env) == []
+    assert_refused_and_untouched(env, refused, "failed authentication", before)
 
 
 def test_a_restore_failing_half_way_leaves_the_live_database_as_it_was(
@@ -230,26 +223,13 @@ def test_a_restore_failing_half_way_leaves_the_live_database_as_it_was(
     backup_id = env.run()
     with MongoClient(env.uri) as client:
         client[env.db].notes.insert_one({"_id": "written after the backup"})
-    before = digests(env.uri, env.db)
-    obj = env.object_path(backup_id)
-    truncated = obj.read_bytes()[: obj.stat().st_size * 2 // 3]
-    obj.write_bytes(truncated)
+    before = live_digests(env)
     manifest = parse_manifest(env.manifest_path(backup_id).read_bytes(), "test")
-    resigned = manifest.model_copy(
-        update={
-            "stored_size": len(truncated),
-            "sha256": hashlib.sha256(truncated).hexdigest(),
-        }
-    )
-    key = base64.b64decode(env.key)
-    env.manifest_path(backup_id).write_bytes(resigned.sealed(key))
+    resigned = manifest.model_copy(update=truncate_object(env, backup_id))
+    env.manifest_path(backup_id).write_bytes(resigned.sealed(base64.b64decode(env.key)))
 
     failed = env.cli("restore", backup_id, "--drop", ok=False)
-    no_traceback(failed)
-    assert failed.returncode == 1
-    assert "cannot decrypt" in failed.stderr
-    assert digests(env.uri, env.db) == before
-    assert scratch_collections(env) == []
+    assert_refused_and_untouched(env, failed, "cannot decrypt", before)
 
 
 def test_a_killed_restore_leaves_the_target_intact_and_the_next_one_cleans_up(
@@ -258,10 +238,10 @@ def test_a_killed_restore_leaves_the_target_intact_and_the_next_one_cleans_up(
     env = backup_probe_env
     seed(env.uri, env.db, binary_kb=2048, docs=50)
     backup_id = env.run()
-    backed_up = digests(env.uri, env.db)
+    backed_up = live_digests(env)
     with MongoClient(env.uri) as client:
         client[env.db].notes.insert_one({"_id": "written after the backup"})
-    before = digests(env.uri, env.db)
+    before = live_digests(env)
 
     process = env.popen("restore", backup_id, "--drop")
     wait_for(lambda: bool(scratch_collections(env)), process, "mongorestore wrote")
@@ -271,7 +251,7 @@ def test_a_killed_restore_leaves_the_target_intact_and_the_next_one_cleans_up(
 
     env.cli("restore", backup_id, "--drop")
     assert scratch_collections(env) == []
-    assert digests(env.uri, env.db) == backed_up
+    assert live_digests(env) == backed_up
 
 
 def test_wrong_key_restore_writes_nothing_and_never_prints_the_key(
@@ -280,31 +260,25 @@ def test_wrong_key_restore_writes_nothing_and_never_prints_the_key(
     env = backup_probe_env
     seed(env.uri, env.db, docs=10)
     env.run()
-    before = digests(env.uri, env.db)
+    before = live_digests(env)
     other = base64.b64encode(os.urandom(32)).decode()
     refused = env.cli("restore", "latest", "--drop", ok=False, FLIGHTDECK_BACKUP_KEY=other)
-    no_traceback(refused)
-    assert refused.returncode == 1
-    assert "cannot decrypt: wrong key or corrupted backup" in refused.stderr
+    assert_refused_and_untouched(env, refused, "wrong key or corrupted backup", before)
     assert other not in refused.stderr + refused.stdout
     assert env.key not in refused.stderr + refused.stdout
-    assert digests(env.uri, env.db) == before
 
 
 def test_a_tampered_object_is_refused_before_any_write(backup_probe_env: BackupEnv) -> None:
     env = backup_probe_env
     seed(env.uri, env.db, docs=20)
     backup_id = env.run()
-    before = digests(env.uri, env.db)
+    before = live_digests(env)
     obj = env.object_path(backup_id)
     tampered = bytearray(obj.read_bytes())
     tampered[len(tampered) // 2] ^= 0x01
     obj.write_bytes(bytes(tampered))
     refused = env.cli("restore", backup_id, "--drop", ok=False)
-    no_traceback(refused)
-    assert refused.returncode == 1
-    assert "SHA-256 mismatch" in refused.stderr
-    assert digests(env.uri, env.db) == before
+    assert_refused_and_untouched(env, refused, "SHA-256 mismatch", before)
 
 
 # --- killed runs, outages -----------------------------------------------------------------------

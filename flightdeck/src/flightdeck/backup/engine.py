@@ -71,16 +71,17 @@ def describe_failure(exc: BaseException) -> str:
 def run_backup(settings: BackupSettings, now: datetime | None = None) -> Manifest:
     """Dump, compress, encrypt and store one backup; the manifest is written last.
 
-    Failures count in the metrics; the lock refusal does not (nothing was attempted).
+    Failures count in the metrics, a missing key as much as a failed dump; the lock refusal
+    does not (another run is under way).
     """
-    key = _key(settings)
-    stores = open_stores(settings)
-    with backup_lock(settings.local_dir / ".backup.lock"):
-        try:
-            manifest = _run(settings, key, stores, now or utcnow())
-        except BaseException:
-            metrics.record_failure(settings.metrics_dir)
-            raise
+    try:
+        with backup_lock(settings.local_dir / ".backup.lock"):
+            manifest = _run(settings, _key(settings), open_stores(settings), now or utcnow())
+    except BackupLockedError:
+        raise
+    except BaseException:
+        metrics.record_failure(settings.metrics_dir)
+        raise
     metrics.update(
         settings.metrics_dir,
         last_success_timestamp_seconds=time.time(),

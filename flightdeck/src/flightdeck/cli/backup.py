@@ -60,7 +60,7 @@ def _now(value: str | None) -> datetime | None:
 @app.command()
 @command
 def run(now: Now = None) -> None:
-    """Take one backup now (the Kubernetes CronJob calls this)."""
+    """Take one backup now (`cycle` also verifies it and prunes)."""
     manifest = engine.run_backup(load_settings(), now=_now(now))
     terminal.success(
         f"backup {manifest.id}: {len(manifest.collections)} collections, "
@@ -101,12 +101,11 @@ def list_(
 ) -> None:
     """List complete backups, newest first (exit code 1 when a store cannot be read)."""
     listing = engine.list_backups(load_settings())
-    listed = listing.backups
     for problem in listing.problems:
         terminal.warning(problem)
     for kind, reason in listing.unavailable.items():
         terminal.error(f"store {kind} is unavailable, its backups are not listed: {reason}")
-    _print_listing(listed, as_json)
+    _print_listing(listing.backups, as_json)
     if listing.unavailable:
         raise typer.Exit(1)
 
