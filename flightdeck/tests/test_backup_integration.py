@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import bson
 import pytest
-from bson.raw_bson import RawBSONDocument
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import MongoClient
 
 from flightdeck.backup import engine
-from flightdeck.backup.archive import hash_documents
 from flightdeck.backup.lock import backup_lock
-from flightdeck.backup.settings import BackupSettings
-from testsupport import BIN_DIR
 from testsupport.azurite import Azurite, start_azurite
+from testsupport.backup import BackupEnv, digests, indexes, seed
 from testsupport.ferretdb import FerretDB
 
 pytestmark = pytest.mark.integration
@@ -36,122 +29,15 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     server.stop()
 
 
-class Env:
-    def __init__(self, tmp: Path, ferretdb: FerretDB, azurite: Azurite | None, db: str) -> None:
-        self.db = db
-        self.uri = ferretdb.uri
-        self.key = base64.b64encode(os.urandom(32)).decode()
-        self.local = tmp / "backups"
-        self.metrics = tmp / "metrics"
-        self.vars = {
-            "FLIGHTDECK_BACKUP_MONGODB_URI": ferretdb.uri,
-            "FLIGHTDECK_BACKUP_DATABASE": db,
-            "FLIGHTDECK_BACKUP_LOCAL_DIR": str(self.local),
-            "FLIGHTDECK_BACKUP_METRICS_DIR": str(self.metrics),
-            "FLIGHTDECK_BACKUP_KEY": self.key,
-            "FLIGHTDECK_BACKUP_MONGODUMP": str(BIN_DIR / "mongodump"),
-            "FLIGHTDECK_BACKUP_MONGORESTORE": str(BIN_DIR / "mongorestore"),
-            "FLIGHTDECK_BACKUP_AZURE_CONTAINER": "bk" + hashlib.sha256(db.encode()).hexdigest()[:9],
-            "FLIGHTDECK_BACKUP_AZURE_RETRIES": "0",
-            "FLIGHTDECK_BACKUP_AZURE_TIMEOUT_SECONDS": "5",
-        }
-        if azurite is not None:
-            self.vars["FLIGHTDECK_BACKUP_AZURE_CONNECTION_STRING"] = azurite.connection_string
-
-    def popen(self, *args: str, **extra: str) -> subprocess.Popen[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLIGHTDECK_BACKUP_")}
-        return subprocess.Popen(
-            [sys.executable, "-m", "flightdeck", "backup", *args],
-            env={**env, **self.vars, **extra},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def cli(self, *args: str, ok: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
-        process = self.popen(*args, **extra)
-        out, err = process.communicate(timeout=120)
-        result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
-        if ok:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    def settings(self) -> BackupSettings:
-        """The same settings in this process, for set-up steps (saves a CLI start-up each)."""
-        values = {k.removeprefix("FLIGHTDECK_BACKUP_").lower(): v for k, v in self.vars.items()}
-        return BackupSettings(**values)  # type: ignore[arg-type]
-
-    def run(self, now: str | None = None) -> str:
-        when = dt.datetime.fromisoformat(now) if now else None
-        return engine.run_backup(self.settings(), now=when).id
-
-    def listed(self) -> list[dict[str, object]]:
-        return [
-            {"id": e.manifest.id, "stores": e.stores, "verified": e.verified}
-            for e in engine.list_backups(self.settings())
-        ]
-
-
 @pytest.fixture
 def env(
     request: pytest.FixtureRequest, tmp_path: Path, ferretdb: FerretDB, azurite: Azurite
-) -> Env:
+) -> BackupEnv:
     name = "bk_" + request.node.name.replace("test_", "")[:30].replace("[", "_").strip("]")
-    return Env(tmp_path, ferretdb, azurite, name)
+    return BackupEnv(tmp_path, ferretdb, azurite, name)
 
 
-def seed(uri: str, db_name: str, binary_kb: int = 4, docs: int = 200) -> None:
-    with MongoClient(uri) as client:
-        db = client[db_name]
-        db.notes.insert_many(
-            [
-                {
-                    "_id": i,
-                    "title": f"note {i}",
-                    "tags": ["a", "b"][: i % 3],
-                    "meta": {"n": i, "ratio": i / 7, "ok": i % 2 == 0, "none": None},
-                    "at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=i),
-                }
-                for i in range(docs)
-            ]
-        )
-        db.notes.create_index([("title", ASCENDING)], unique=True, name="title_unique")
-        db.notes.create_index([("meta.n", DESCENDING), ("at", ASCENDING)], name="n_at")
-        db.files.insert_many(
-            [
-                {"name": f"f{i}", "data": bson.Binary(os.urandom(binary_kb * 1024))}
-                for i in range(20)
-            ]
-        )
-        db.files.create_index("name")
-        db.empty.insert_one({"x": 1})
-        db.empty.delete_many({})
-
-
-def digests(uri: str, db_name: str) -> dict[str, tuple[int, str]]:
-    with MongoClient(uri, document_class=RawBSONDocument) as client:
-        db = client[db_name]
-        return {
-            name: (d.count, d.hexdigest)
-            for name in db.list_collection_names()
-            for d in [hash_documents(doc.raw for doc in db[name].find())]
-        }
-
-
-def indexes(uri: str, db_name: str) -> dict[str, list[tuple[str, object]]]:
-    with MongoClient(uri) as client:
-        db = client[db_name]
-        return {
-            name: sorted((ix["name"], dict(ix["key"])) for ix in db[name].list_indexes())  # type: ignore[misc]
-            for name in db.list_collection_names()
-        }
-
-
-def stored_object(env: Env, backup_id: str) -> Path:
-    return env.local / f"{backup_id}.archive.zst.enc"
-
-
-def test_round_trip_through_azure_gives_identical_content(env: Env) -> None:
+def test_round_trip_through_azure_gives_identical_content(env: BackupEnv) -> None:
     seed(env.uri, env.db)
     backup_id = env.cli("run").stdout.strip()
     listed = json.loads(env.cli("list", "--json").stdout)
@@ -165,7 +51,7 @@ def test_round_trip_through_azure_gives_identical_content(env: Env) -> None:
     assert manifest["collections"]["empty"]["count"] == 0
     assert manifest["oplog"] is False  # FerretDB is not a replica set
     assert "mongodump" in manifest["tools"]
-    assert manifest["stored_size"] == stored_object(env, backup_id).stat().st_size
+    assert manifest["stored_size"] == env.object_path(backup_id).stat().st_size
 
     env.cli("verify", backup_id, "--from", "azure")
     assert env.listed()[0]["verified"] is True
@@ -182,7 +68,7 @@ def test_round_trip_through_azure_gives_identical_content(env: Env) -> None:
     assert "flightdeck_backup_failures_total 0.0" in prom
 
 
-def test_restore_refuses_a_non_empty_target_without_drop(env: Env) -> None:
+def test_restore_refuses_a_non_empty_target_without_drop(env: BackupEnv) -> None:
     seed(env.uri, env.db, docs=20)
     env.run()
     with MongoClient(env.uri) as client:
@@ -199,10 +85,10 @@ def test_restore_refuses_a_non_empty_target_without_drop(env: Env) -> None:
         assert client[env.db].notes.count_documents({"_id": "added later"}) == 0
 
 
-def test_tampered_and_truncated_objects_fail_verify(env: Env) -> None:
+def test_tampered_and_truncated_objects_fail_verify(env: BackupEnv) -> None:
     seed(env.uri, env.db, docs=20)
     backup_id = env.run()
-    path = stored_object(env, backup_id)
+    path = env.object_path(backup_id)
     original = path.read_bytes()
 
     tampered = bytearray(original)
@@ -225,7 +111,7 @@ def test_tampered_and_truncated_objects_fail_verify(env: Env) -> None:
     engine.verify_backup(env.settings(), backup_id, "local")
 
 
-def test_wrong_key_gives_a_clear_error(env: Env) -> None:
+def test_wrong_key_gives_a_clear_error(env: BackupEnv) -> None:
     seed(env.uri, env.db, docs=10)
     env.run()
     other = base64.b64encode(os.urandom(32)).decode()
@@ -239,7 +125,7 @@ def test_wrong_key_gives_a_clear_error(env: Env) -> None:
         assert env.db + "_x" not in client.list_database_names()
 
 
-def test_a_second_run_is_refused_while_one_holds_the_lock(env: Env) -> None:
+def test_a_second_run_is_refused_while_one_holds_the_lock(env: BackupEnv) -> None:
     seed(env.uri, env.db, docs=10)
     with backup_lock(env.local / ".backup.lock"):
         refused = env.cli("run", ok=False)
@@ -250,7 +136,7 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(env: Env) -> None:
     assert len(env.listed()) == 1
 
 
-def test_prune_keeps_the_newest_verified_backup(env: Env) -> None:
+def test_prune_keeps_the_newest_verified_backup(env: BackupEnv) -> None:
     seed(env.uri, env.db, docs=10)
     day0, day5, day10 = (f"2026-03-{d:02d}T00:00:00+00:00" for d in (1, 6, 11))
     old, middle, new = env.run(day0), env.run(day5), env.run(day10)
@@ -278,7 +164,7 @@ def test_prune_keeps_the_newest_verified_backup(env: Env) -> None:
 def test_azurite_stopped_during_upload_fails_the_run(tmp_path: Path, ferretdb: FerretDB) -> None:
     azurite = start_azurite(tmp_path / "azurite")
     try:
-        env = Env(tmp_path, ferretdb, azurite, "bk_azure_outage")
+        env = BackupEnv(tmp_path, ferretdb, azurite, "bk_azure_outage")
         seed(env.uri, env.db, binary_kb=1024, docs=10)  # ~20 MB of incompressible data
         process = env.popen(
             "run",

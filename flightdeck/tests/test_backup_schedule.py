@@ -51,12 +51,12 @@ def test_runner_sleeps_until_each_slot_and_survives_a_failure(
     failures = run_schedule(settings, clock=lambda: now[0], sleep=sleep, max_runs=2)
     assert failures == 0
     assert slept == [3600.0, 6 * 3600.0]
-    ids = [e.manifest.id for e in engine.list_backups(settings)]
+    ids = [e.manifest.id for e in engine.list_backups(settings).backups]
     assert [i[:16] for i in ids] == [
         "20260501T120000Z",
         "20260501T060000Z",
     ]
-    assert all(e.verified for e in engine.list_backups(settings))
+    assert all(e.verified for e in engine.list_backups(settings).backups)
 
     broken = settings.model_copy(update={"mongodump": str(tmp_path / "missing")})
     assert run_schedule(broken, clock=lambda: now[0], sleep=sleep, max_runs=1) == 1

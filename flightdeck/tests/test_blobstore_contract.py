@@ -6,10 +6,8 @@ from pathlib import Path
 import pytest
 
 from flightdeck.blobstore import BlobNotFoundError, BlobStore, create_blobstore
-from flightdeck.core.errors import ConfigError
+from flightdeck.core.errors import ConfigError, PermanentError
 from testsupport.azurite import Azurite, start_azurite
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +73,47 @@ def test_put_get_list_prefix_delete(store: BlobStore) -> None:
         store.delete("a.json")
     with pytest.raises(BlobNotFoundError):
         list(store.read_chunks("a.json"))
+
+
+def test_a_killed_writer_leaves_nothing_listed_and_its_leftovers_can_be_removed(
+    store: BlobStore,
+) -> None:
+    writer = store.open_writer("k/obj.bin")
+    writer.write(b"x" * 5000)  # the writer's process "dies" here: neither commit nor abort
+    assert store.list_keys() == []
+    unfinished = store.list_unfinished()
+    # The local directory keeps the partial file; Azure keeps only unlisted blocks.
+    assert len(unfinished) == (1 if store.kind == "local" else 0)
+    for name in unfinished:
+        store.delete_unfinished(name)
+    assert store.list_unfinished() == []
+    assert store.list_keys() == []
+    writer.abort()
+
+
+def test_local_store_file_errors_name_the_path(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    store = create_blobstore("local", root=not_a_dir)
+    with pytest.raises(PermanentError, match=f"{not_a_dir}.*(not a directory|File exists)"):
+        store.put("a.json", b"1")
+    with pytest.raises(PermanentError, match="not a directory"):
+        store.list_keys()
+    store = create_blobstore("local", root=tmp_path / "ok")
+    (tmp_path / "ok" / "dir.json").mkdir(parents=True)
+    with pytest.raises(PermanentError, match=r"dir\.json: Is a directory"):
+        store.get("dir.json")
+    with pytest.raises(ConfigError, match="not an unfinished write"):
+        store.delete_unfinished("dir.json")
+
+
+def test_local_objects_are_private(tmp_path: Path) -> None:
+    store = create_blobstore("local", root=tmp_path)
+    store.put("m.json", b"{}")
+    writer = store.open_writer("o.bin")
+    writer.write(b"x")
+    writer.commit()
+    assert {(tmp_path / k).stat().st_mode & 0o777 for k in ("m.json", "o.bin")} == {0o600}
 
 
 def test_unknown_store_name_is_refused() -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
@@ -24,7 +25,7 @@ from app.crud import NoteRepository
 from app.db import Database, describe
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
-from app.uploads import UploadStore
+from app.uploads import UploadStore, make_upload_dir
 
 log = get_logger(__name__)
 
@@ -46,9 +47,6 @@ async def run_startup(backend: Backend) -> None:
             reason=backend.startup.reason,
         )
 
-    def make_upload_dir() -> None:
-        settings.upload_dir.mkdir(parents=True, exist_ok=True)
-
     async for attempt in AsyncRetrying(
         wait=wait_exponential(multiplier=0.1, max=settings.startup_retry_max_seconds),
         retry=retry_if_exception_type((PyMongoError, OSError, TimeoutError)),
@@ -57,7 +55,7 @@ async def run_startup(backend: Backend) -> None:
         with attempt:
             await backend.db.ping(settings.readiness_timeout_seconds)
             await backend.db.ensure_indexes()
-            await anyio.to_thread.run_sync(make_upload_dir)
+            await anyio.to_thread.run_sync(make_upload_dir, settings.upload_dir)
     backend.startup.done = True
     backend.startup.reason = ""
     log.info("start-up finished")
@@ -73,6 +71,36 @@ def _database_unavailable(request: Request, error: Exception) -> Response:
             headers={"Retry-After": "5"},
         )
     raise error
+
+
+# A 422 names each field and says what is wrong; it never echoes the input (which may be
+# megabytes, or text that cannot even be encoded, such as a lone surrogate).
+MAX_REPORTED_ERRORS = 20
+MAX_LOC_PART = 64
+MAX_MESSAGE = 300
+
+
+def _printable(text: str, limit: int) -> str:
+    """At most `limit` characters, encodable as UTF-8 (lone surrogates become \\udXXX)."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _validation_failed(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {
+            "type": _printable(str(problem.get("type", "value_error")), MAX_LOC_PART),
+            "loc": [
+                part if isinstance(part, int) else _printable(str(part), MAX_LOC_PART)
+                for part in problem.get("loc", ())
+            ],
+            "msg": _printable(str(problem.get("msg", "")), MAX_MESSAGE),
+        }
+        for problem in error.errors()[:MAX_REPORTED_ERRORS]
+    ]
+    return JSONResponse({"detail": problems}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -117,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     app.add_exception_handler(PyMongoError, _database_unavailable)
+    app.add_exception_handler(RequestValidationError, _validation_failed)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

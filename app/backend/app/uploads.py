@@ -4,12 +4,15 @@ Starlette's form parser would spool the whole upload before the handler runs; he
 stream is fed to python-multipart chunk by chunk, the file part goes straight to a partial file,
 and the upload is refused (413) as soon as it passes the limit, with the partial file removed.
 Files are named by a generated id only; the client's filename is kept as metadata for the
-download's Content-Disposition and never touches the file system.
+download's Content-Disposition and never touches the file system. Files are created 0640 in a
+0750 directory (never world-readable) and synced before they are renamed into place; a full
+volume answers 507 and leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import unicodedata
@@ -36,6 +39,10 @@ MULTIPART_OVERHEAD = 64 * 1024
 _MAX_HEADER_BYTES = 8 * 1024
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _ATTACHMENT_ID = re.compile(r"^[0-9a-f]{24}$")
+FILE_MODE = 0o640
+DIRECTORY_MODE = 0o750
+# The volume cannot take the file: full, over quota, or past a file size limit.
+_STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,17 @@ def too_large(limit: int) -> HTTPException:
     return HTTPException(
         status.HTTP_413_CONTENT_TOO_LARGE, f"file: the upload is larger than {limit} bytes"
     )
+
+
+def storage_full() -> HTTPException:
+    return HTTPException(
+        status.HTTP_507_INSUFFICIENT_STORAGE,
+        "file: the attachment storage is full; nothing was stored, retry later",
+    )
+
+
+def make_upload_dir(root: Path) -> None:
+    root.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
 
 
 def safe_filename(raw: str) -> str:
@@ -174,8 +192,9 @@ class _Receiver:
         )
 
         def open_partial(path: Path) -> IO[bytes]:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return path.open("xb")
+            make_upload_dir(path.parent)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+            return os.fdopen(fd, "wb")
 
         self.writing = await anyio.to_thread.run_sync(open_partial, self.partial)
 
@@ -183,7 +202,7 @@ class _Receiver:
         assert self.writing is not None
         assert self.partial is not None
         assert self.pending is not None
-        await anyio.to_thread.run_sync(self.writing.close)
+        await anyio.to_thread.run_sync(_sync_and_close, self.writing)
         self.writing = None
         final = self.store.path_for(self.pending.id)
         await anyio.to_thread.run_sync(os.replace, self.partial, final)
@@ -212,6 +231,15 @@ class _Receiver:
         await anyio.to_thread.run_sync(remove, paths)
 
 
+def _sync_and_close(handle: IO[bytes]) -> None:
+    """Flush and fsync before the rename: a full disk shows up here, not after the 201."""
+    try:
+        handle.flush()
+        os.fsync(handle.fileno())
+    finally:
+        handle.close()
+
+
 async def receive_upload(request: Request, store: UploadStore, limit: int) -> StoredFile:
     """Stream the multipart field `file` of the request to disk; 413 past limit bytes."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
@@ -237,6 +265,11 @@ async def receive_upload(request: Request, store: UploadStore, limit: int) -> St
     except MultipartParseError as error:
         await receiver.discard()
         raise invalid(f"malformed multipart body: {error}") from error
+    except OSError as error:
+        await receiver.discard()
+        if error.errno in _STORAGE_FULL:
+            raise storage_full() from error
+        raise
     except BaseException:
         await receiver.discard()
         raise

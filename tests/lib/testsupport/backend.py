@@ -28,13 +28,15 @@ class BackendProcess:
     """`uvicorn app.main:app` with one worker, configured through the environment.
 
     env holds the backend's variables (MONGODB_URI, UPLOAD_DIR, FAULT_LATENCY_MS, ...); the log
-    (JSON lines on stdout) goes to log_path.
+    (JSON lines on stdout) goes to log_path. `launcher` is put before the command (for example
+    `prlimit --fsize=...` or an `unshare` that mounts a small tmpfs first).
     """
 
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=free_port)
     graceful_shutdown_seconds: int = 20
+    launcher: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,6 +46,7 @@ class BackendProcess:
     def start(self, wait_for: str = "/health/live") -> None:
         """Start uvicorn and wait until wait_for answers 200."""
         command = [
+            *self.launcher,
             sys.executable, "-m", "uvicorn", "app.main:app",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
             "--timeout-graceful-shutdown", str(self.graceful_shutdown_seconds),

@@ -49,7 +49,7 @@ class CollectionDigest:
         return f"{self.digest:064x}"
 
 
-def hash_documents(raw_documents: Iterable[bytes]) -> CollectionDigest:
+def hash_documents(raw_documents: Iterable[bytes | memoryview]) -> CollectionDigest:
     digest = CollectionDigest()
     for raw in raw_documents:
         digest.add(raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,7 +15,8 @@ from typing import IO, Any
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.collection import Collection
+from pymongo.errors import ProtocolError, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from flightdeck.backup.archive import CollectionDigest, hash_documents
@@ -23,6 +25,14 @@ from flightdeck.core.paths import repo_bin
 
 DbClient = MongoClient[RawBSONDocument]
 STDERR_TAIL = 2000
+# Reading a collection back: batches bounded in bytes, not only in documents. FerretDB puts a
+# whole batch in one reply, even past its own 48 MB message limit (which the driver then
+# refuses), so 1000 documents of 50 kB already fail; MongoDB caps a batch at 16 MiB itself.
+BATCH_BYTES = 8 * 1024 * 1024
+MAX_BATCH_DOCUMENTS = 1000
+# MongoDB's rules for database names (on any platform), plus no control characters.
+_DATABASE_NAME = re.compile(r'^[^/\\. "$*<>:|?\x00-\x1f\x7f]+$')
+DATABASE_NAME_MAX_BYTES = 63
 
 
 @dataclass(frozen=True)
@@ -32,10 +42,23 @@ class ServerInfo:
     ferretdb: bool
 
 
+def check_database_name(name: str, where: str) -> str:
+    """`name` if MongoDB accepts it as a database name, else a ConfigError naming `where`."""
+    if not name:
+        raise ConfigError(f"{where}: the database name is empty")
+    if len(name.encode()) > DATABASE_NAME_MAX_BYTES or not _DATABASE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{where}: {name!r} is not a MongoDB database name (at most "
+            f'{DATABASE_NAME_MAX_BYTES} bytes, none of / \\ . space " $ * < > : | ? '
+            "nor control characters)"
+        )
+    return name
+
+
 def resolve_tool(name: str) -> str:
     """`name` as a path, else the repository's bin/ (where setup builds it), else PATH."""
     if os.sep in name:
-        if not os.access(name, os.X_OK):
+        if not os.path.isfile(name) or not os.access(name, os.X_OK):
             raise ConfigError(f"{name} is not an executable file")
         return name
     pinned = repo_bin(name)  # the version pinned in tools/go.mod wins over one on PATH
@@ -60,7 +83,7 @@ def probe(db_client: MongoClient[Any]) -> ServerInfo:
         hello = db_client.admin.command("hello")
         build = db_client.admin.command("buildInfo")
     except PyMongoError as exc:
-        raise RetryableError(f"MongoDB is unreachable: {exc}") from None
+        raise RetryableError(f"MongoDB is unreachable: {describe_error(exc)}") from None
     return ServerInfo(
         version=str(build.get("version", "unknown")),
         replica_set=hello.get("setName"),
@@ -77,38 +100,93 @@ def describe_source(uri: str, database: str) -> str:
     return ",".join(f"{host}:{port}" for host, port in nodes) + f"/{database}"
 
 
+def describe_error(exc: PyMongoError) -> str:
+    """The driver's message without its topology dump (pages of server descriptions)."""
+    return str(exc).split(", Topology Description:", 1)[0]
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    """The tools' config file as an open descriptor; pass `fd` to the child (pass_fds)."""
+
+    fd: int
+
+    @property
+    def argument(self) -> str:
+        return f"--config=/dev/fd/{self.fd}"
+
+
 @contextmanager
-def tool_config(uri: str) -> Iterator[str]:
-    """A 0600 config file holding the URI, so credentials never appear in `ps`."""
-    fd, path = tempfile.mkstemp(prefix="flightdeck-mongo-", suffix=".yaml")
+def tool_config(uri: str) -> Iterator[ToolConfig]:
+    """The URI in an anonymous in-memory file, read by mongodump/mongorestore as /dev/fd/N.
+
+    Credentials never appear in `ps` nor on any disk: the file (a memfd) has no name in any
+    directory, only its owner's processes can open it, and the kernel frees it when the last
+    descriptor closes, which also happens when flightdeck is killed.
+    """
+    fd = os.memfd_create("flightdeck-mongo-config", os.MFD_CLOEXEC)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"uri: {json_util.dumps(uri)}\n")
-        yield path
+        os.write(fd, f"uri: {json_util.dumps(uri)}\n".encode())
+        yield ToolConfig(fd)
     finally:
-        os.unlink(path)
+        os.close(fd)
 
 
-def stderr_tail(handle: IO[bytes]) -> str:
+def stderr_tail(handle: IO[bytes], lines: int = 3) -> str:
+    """The last lines a tool wrote (its log ends with the reason it failed)."""
     handle.seek(0)
     text = handle.read().decode(errors="replace").strip()
-    return text[-STDERR_TAIL:]
+    return "\n".join(text.splitlines()[-lines:])[-STDERR_TAIL:] or "(no message)"
 
 
-def collection_digests(db_client: MongoClient[Any], database: str) -> dict[str, CollectionDigest]:
-    """Count and content hash of every collection of `database`, as the archive reader does."""
-    db = db_client.get_database(database)
-    return {
-        f"{database}.{name}": hash_documents(
-            doc.raw for doc in db.get_collection(name).find({}, batch_size=1000)
-        )
-        for name in db.list_collection_names()
-        if not name.startswith("system.")
-    }
+def _batch_size(collection: Collection[RawBSONDocument]) -> int:
+    """Documents per batch so that a batch of average documents stays near BATCH_BYTES."""
+    try:
+        average = int(collection.database.command("collStats", collection.name)["avgObjSize"])
+    except (PyMongoError, KeyError, TypeError, ValueError):
+        average = 0
+    return max(1, min(MAX_BATCH_DOCUMENTS, BATCH_BYTES // average)) if average > 0 else 100
+
+
+def hash_collection(collection: Collection[RawBSONDocument]) -> CollectionDigest:
+    """Count and content hash of a collection, as the archive reader computes them.
+
+    Read in size-bounded batches; a batch still too large (documents far above the average)
+    restarts the collection with batches eight times smaller.
+    """
+    batch = _batch_size(collection)
+    while True:
+        try:
+            return hash_documents(doc.raw for doc in collection.find({}, batch_size=batch))
+        except ProtocolError as exc:
+            if batch == 1:
+                raise PermanentError(
+                    f"cannot read {collection.full_name}: {describe_error(exc)}"
+                ) from None
+            batch = max(1, batch // 8)
 
 
 def index_names(db_client: MongoClient[Any], database: str, collection: str) -> list[str]:
     return sorted(ix["name"] for ix in db_client[database][collection].list_indexes())
+
+
+def replace_collection(
+    db_client: MongoClient[Any], database: str, source: str, target: str, server: ServerInfo
+) -> None:
+    """Rename `source` to `target` in `database`, replacing `target` if it exists.
+
+    MongoDB does it in one step (dropTarget); FerretDB does not implement dropTarget, so there
+    the target is dropped first, leaving it absent for the instant between the two commands.
+    """
+    rename: dict[str, Any] = {
+        "renameCollection": f"{database}.{source}",
+        "to": f"{database}.{target}",
+    }
+    if server.ferretdb:
+        db_client[database].drop_collection(target)
+    else:
+        rename["dropTarget"] = True
+    db_client.admin.command(rename)
 
 
 def create_indexes(
@@ -134,20 +212,21 @@ def run_mongorestore(
     uri: str,
     archive: Iterable[bytes],
     source_db: str,
-    target_db: str,
-    drop: bool,
+    target: str,
     build_indexes: bool,
 ) -> None:
-    """Pipe the plaintext archive into mongorestore, mapping source_db.* to target_db.*."""
-    args = [tool, "--archive", f"--nsInclude={source_db}.*", "--quiet"]
-    if target_db != source_db:
-        args += [f"--nsFrom={source_db}.*", f"--nsTo={target_db}.*"]
-    if drop:
-        args.append("--drop")
+    """Pipe the plaintext archive into mongorestore, mapping `source_db.<name>` to
+    `<target><name>` (`target` is "database." or "database.prefix")."""
+    # Not --quiet: it also hides the line saying why the tool failed; the log goes to a file.
+    args = [tool, "--archive", f"--nsInclude={source_db}.*"]
+    if target != f"{source_db}.":
+        args += [f"--nsFrom={source_db}.*", f"--nsTo={target}*"]
     if not build_indexes:
         args.append("--noIndexRestore")
     with tool_config(uri) as config, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen([*args, f"--config={config}"], stdin=subprocess.PIPE, stderr=err)
+        process = subprocess.Popen(
+            [*args, config.argument], stdin=subprocess.PIPE, stderr=err, pass_fds=(config.fd,)
+        )
         assert process.stdin is not None
         try:
             for chunk in archive:

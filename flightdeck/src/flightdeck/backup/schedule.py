@@ -1,7 +1,8 @@
-"""The runner: a backup on a cron schedule (every 6 hours by default), then verify and prune.
+"""The runner: a backup cycle (backup, verify, prune) on a cron schedule, every 6 hours by default.
 
 The local platform runs `flightdeck backup schedule` under supervisord; in Kubernetes a CronJob
-runs `flightdeck backup run` instead and this module is not used.
+runs one cycle per slot with `flightdeck backup cycle` (the same steps) and this loop is not
+used. A failed cycle is reported and the loop goes on, whatever the failure.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from datetime import datetime
 
 from croniter import croniter
 
-from flightdeck.backup.engine import prune, run_backup, utcnow, verify_backup
+from flightdeck.backup.cycle import run_cycle
+from flightdeck.backup.engine import utcnow
 from flightdeck.backup.settings import BackupSettings
 from flightdeck.core import terminal
-from flightdeck.core.errors import ConfigError, FlightdeckError
+from flightdeck.core.errors import ConfigError
 
 
 def next_runs(expression: str, after: datetime, count: int) -> list[datetime]:
@@ -33,9 +35,9 @@ def run_schedule(
     sleep: Callable[[float], None] = time.sleep,
     max_runs: int | None = None,
 ) -> int:
-    """Loop forever (or `max_runs` times); a failed run is reported and the loop goes on.
+    """Loop forever (or `max_runs` times); a failed cycle is reported and the loop goes on.
 
-    Returns the number of failed runs (failures are also counted in the metrics).
+    Returns the number of cycles with a failed step (failures are also in the metrics).
     """
     next_runs(settings.schedule, clock(), 1)  # validate before the first wait
     schedule = croniter(settings.schedule, clock())
@@ -47,16 +49,6 @@ def run_schedule(
         if delay > 0:
             sleep(delay)
         runs += 1
-        try:
-            manifest = run_backup(settings, now=clock())
-            terminal.success(f"backup {manifest.id}: {manifest.stored_size} bytes stored")
-            if verify:
-                verify_backup(settings, manifest.id)
-                terminal.success(f"backup {manifest.id} verified")
-            if prune_after:
-                for deletion in prune(settings, now=clock()):
-                    terminal.info(f"pruned {deletion.store}:{deletion.key} ({deletion.reason})")
-        except FlightdeckError as exc:
+        if not run_cycle(settings, verify=verify, prune_after=prune_after, clock=clock).ok:
             failures += 1
-            terminal.error(str(exc))
     return failures

@@ -6,6 +6,9 @@ Every implementation honours one contract (tested by one suite against all of th
   returns, and `abort()` (or a failure) leaves nothing that looks complete.
 - `read_chunks(key)` streams an object out without holding it in memory.
 - `list_keys(prefix)` lists committed objects only; a missing key raises `BlobNotFoundError`.
+- `list_unfinished()` names what a killed writer (no commit, no abort) left behind in the store,
+  and `delete_unfinished(name)` removes it; a store whose service discards such writes itself
+  (Azure drops uncommitted blocks after a week) lists nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ class BlobStore(Protocol):
     def list_keys(self, prefix: str = "") -> list[str]: ...
 
     def delete(self, key: str) -> None: ...
+
+    def list_unfinished(self) -> list[str]:
+        """Names of writes that never committed nor aborted (a killed run), oldest first."""
+
+    def delete_unfinished(self, name: str) -> None: ...
 
     def describe(self) -> str:
         """Where the store is, for messages (never includes credentials)."""

@@ -124,6 +124,12 @@ class AzureBlobStore:
         blob = self._container.get_blob_client(key)
         self._call(f"delete {key}", blob.delete_blob)
 
+    def list_unfinished(self) -> list[str]:
+        return []  # uncommitted blocks are never listed; Azure discards them after a week
+
+    def delete_unfinished(self, name: str) -> None:
+        raise BlobNotFoundError(f"{name}: Azure keeps no unfinished writes")
+
     def describe(self) -> str:
         return f"Azure container {self._endpoint}"
 

@@ -1,22 +1,44 @@
 """`flightdeck backup`: run, verify, restore, list and prune MongoDB backups; the scheduler.
 
-Settings come from FLIGHTDECK_BACKUP_* environment variables (see docs/backup.md).
+Settings come from FLIGHTDECK_BACKUP_* environment variables (see docs/backup.md). Every
+command ends with a message, never a traceback: failures of MongoDB or of the file system
+that the engine did not name itself are reported with their reason (exit code 1).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
+from pymongo.errors import PyMongoError
 
 from flightdeck.backup import engine
+from flightdeck.backup.cycle import run_cycle
 from flightdeck.backup.schedule import run_schedule
 from flightdeck.backup.settings import load_settings
 from flightdeck.core import terminal
-from flightdeck.core.errors import ConfigError
+from flightdeck.core.errors import ConfigError, PermanentError
 
-app = typer.Typer(help="MongoDB backups: run, verify, restore, list, prune, schedule.")
+app = typer.Typer(help="MongoDB backups: run, verify, restore, list, prune, cycle, schedule.")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def command(function: Callable[P, R]) -> Callable[P, R]:
+    """A backup command whose MongoDB and file system errors end as a one-line message."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (PyMongoError, OSError) as exc:
+            raise PermanentError(engine.describe_failure(exc)) from exc
+
+    return run
+
 
 BackupId = Annotated[str, typer.Argument(help="A backup id, or 'latest'.")]
 FromStore = Annotated[
@@ -36,8 +58,9 @@ def _now(value: str | None) -> datetime | None:
 
 
 @app.command()
+@command
 def run(now: Now = None) -> None:
-    """Take one backup now (the Kubernetes CronJob calls this)."""
+    """Take one backup now (`cycle` also verifies it and prunes)."""
     manifest = engine.run_backup(load_settings(), now=_now(now))
     terminal.success(
         f"backup {manifest.id}: {len(manifest.collections)} collections, "
@@ -48,6 +71,7 @@ def run(now: Now = None) -> None:
 
 
 @app.command()
+@command
 def verify(backup_id: BackupId = "latest", source: FromStore = None) -> None:
     """Re-read a backup, check its SHA-256, test-restore it and compare it with its manifest."""
     record = engine.verify_backup(load_settings(), backup_id, source)
@@ -55,6 +79,7 @@ def verify(backup_id: BackupId = "latest", source: FromStore = None) -> None:
 
 
 @app.command()
+@command
 def restore(
     backup_id: BackupId = "latest",
     to: Annotated[str | None, typer.Option("--to", help="Target database.")] = None,
@@ -70,11 +95,22 @@ def restore(
 
 
 @app.command("list")
+@command
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List complete backups, newest first."""
-    listed = engine.list_backups(load_settings())
+    """List complete backups, newest first (exit code 1 when a store cannot be read)."""
+    listing = engine.list_backups(load_settings())
+    for problem in listing.problems:
+        terminal.warning(problem)
+    for kind, reason in listing.unavailable.items():
+        terminal.error(f"store {kind} is unavailable, its backups are not listed: {reason}")
+    _print_listing(listing.backups, as_json)
+    if listing.unavailable:
+        raise typer.Exit(1)
+
+
+def _print_listing(listed: list[engine.Listed], as_json: bool) -> None:
     if as_json:
         terminal.print_json(
             [
@@ -107,6 +143,7 @@ def list_(
 
 
 @app.command()
+@command
 def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would go.")] = False,
     now: Now = None,
@@ -120,10 +157,36 @@ def prune(
         terminal.info("nothing to prune")
 
 
+VerifyAfter = Annotated[bool, typer.Option("--verify/--no-verify", help="Verify the new backup.")]
+PruneAfter = Annotated[bool, typer.Option("--prune/--no-prune", help="Prune afterwards.")]
+
+
 @app.command()
-def schedule(
-    verify_after: Annotated[bool, typer.Option("--verify/--no-verify")] = True,
-    prune_after: Annotated[bool, typer.Option("--prune/--no-prune")] = True,
+def cycle(
+    verify_after: VerifyAfter = True,
+    prune_after: PruneAfter = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
+    now: Now = None,
 ) -> None:
-    """Run backups on FLIGHTDECK_BACKUP_SCHEDULE (cron, default every 6 hours), forever."""
+    """One backup cycle: run, verify, prune, each step recorded (the CronJob runs this).
+
+    A failed step does not stop the later ones; the exit code is 1 if any step failed.
+    """
+    settings = load_settings()
+    when = _now(now)
+    result = run_cycle(
+        settings,
+        verify=verify_after,
+        prune_after=prune_after,
+        clock=(lambda: when) if when else engine.utcnow,
+    )
+    if as_json:
+        terminal.print_json(result.as_json())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schedule(verify_after: VerifyAfter = True, prune_after: PruneAfter = True) -> None:
+    """Run a backup cycle on FLIGHTDECK_BACKUP_SCHEDULE (cron, default every 6 hours), forever."""
     run_schedule(load_settings(), verify=verify_after, prune_after=prune_after)

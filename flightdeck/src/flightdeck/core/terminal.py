@@ -2,6 +2,9 @@
 
 Data (tables, JSON) goes to stdout; messages and progress go to stderr, so that
 `flightdeck status --json | jq` stays clean. Without a terminal, progress becomes plain lines.
+
+Both consoles have rich's markup off: messages carry user input (paths, names, `[...]` in an
+error), which must print as written. Styles are given as `style=` or with `Text`, never inline.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stdout = Console(highlight=False, soft_wrap=True, markup=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
-# Messages are plain text, never rich markup: user input such as `--set A=[red]` or a path with
-# brackets must reach the screen as it was typed. Styling comes only from the prefixes below.
+# Messages are plain text, never rich markup (both consoles have it off): user input such as
+# `--set A=[red]` or a path with brackets reaches the screen as it was typed.
 
 
 def info(message: str, style: str = "") -> None:
@@ -46,9 +49,9 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title) if title else None, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(column))
     for row in rows:
         table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))
     stdout.print(table)
@@ -61,7 +64,7 @@ def status(message: str) -> Iterator[None]:
         with stderr.status(Text(message)):
             yield
     else:
-        stderr.print(Text(message))
+        info(message)
         yield
 
 
