@@ -9,6 +9,8 @@ from flightdeck.blobstore import BlobNotFoundError, BlobStore, create_blobstore
 from flightdeck.core.errors import ConfigError, PermanentError
 from testsupport.azurite import Azurite, start_azurite
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:

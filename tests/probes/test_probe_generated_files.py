@@ -94,8 +94,16 @@ def nginx_shape(config_text: str, directory: Path) -> list[Any]:
     parsed = crossplane.parse(str(path), single=True, check_ctx=False, check_args=False)
     assert parsed["status"] == "ok", parsed["errors"]
 
-    def shape(block: list[dict[str, Any]]) -> list[Any]:
-        return [(d["directive"], len(d["args"]), shape(d.get("block", []))) for d in block]
+    def shape(block: list[dict[str, Any]], data: bool = False) -> list[Any]:
+        # The entries of a map are keys and values (data), not directives.
+        return [
+            (
+                "<entry>" if data else d["directive"],
+                len(d["args"]),
+                shape(d.get("block", []), d["directive"] in ("map", "split_clients")),
+            )
+            for d in block
+        ]
 
     return shape(parsed["config"][0]["parsed"])
 
@@ -176,7 +184,10 @@ def rendered_files(config: PlatformConfig, directory: Path) -> dict[str, Any]:
     """The shapes of every file the local platform generates from its configuration."""
     context = LocalContext(config)
     nginx = render_nginx_conf(
-        context, IngressRouting(["127.0.0.1:1"], ["127.0.0.1:2"], True, 10), generation=1
+        context,
+        IngressRouting(["127.0.0.1:1"], ["127.0.0.1:2"], True, 10),
+        generation=1,
+        smoke_token="0" * 64,
     )
     prometheus = yaml.safe_dump(prometheus_config(context))
     alertmanager = yaml.safe_dump(alertmanager_config(context))

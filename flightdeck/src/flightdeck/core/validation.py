@@ -74,6 +74,8 @@ def _safe_path(value: Path) -> Path:
             f"{text!r} contains characters that generated configuration files cannot carry "
             f"({_describe(found)}); choose a path without whitespace, quotes or any of ;#%$\\{{}}`"
         )
+    if any(len(part.encode()) > 255 for part in value.parts) or len(text.encode()) > 1024:
+        raise ValueError("is too long (255 bytes per name, 1024 in all)")
     return value
 
 

@@ -117,7 +117,9 @@ def nginx_executable() -> str:
     raise PermanentError("nginx is not installed: run `make setup`")
 
 
-def render_nginx_conf(context: LocalContext, routing: IngressRouting, generation: int) -> str:
+def render_nginx_conf(
+    context: LocalContext, routing: IngressRouting, generation: int, smoke_token: str
+) -> str:
     """The whole nginx.conf for the platform's ingress."""
     config, run_dir = context.config, context.run_dir
     if not routing.stable:
@@ -153,7 +155,7 @@ def render_nginx_conf(context: LocalContext, routing: IngressRouting, generation
             https_suffix="" if https == 443 else f":{https}",
             server_name=config.tls.server_name,
             routing_path=ROUTING_PATH,
-            smoke_token=smoke_token(context),
+            smoke_token=smoke_token,
             generation=generation,
         )
     except (jinja2.TemplateError, ValueError) as exc:
@@ -169,7 +171,7 @@ class LocalIngress:
 
     def install(self, routing: IngressRouting, generation: int) -> None:
         """Render, check with `nginx -t`, install; a rejected configuration is never installed."""
-        content = render_nginx_conf(self.context, routing, generation)
+        content = render_nginx_conf(self.context, routing, generation, smoke_token(self.context))
         self._prepare_directories()
         candidate = self.conf_path.with_name("nginx.conf.candidate")
         write_atomically(candidate, content, mode=0o600)  # holds the smoke token
