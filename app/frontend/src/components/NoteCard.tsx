@@ -25,17 +25,23 @@ export function NoteCard({ note }: { note: Note }) {
   const titleId = `note-${note.id}-title`;
   const count = note.attachments.length;
 
-  // The choice that appears takes the keyboard, so that a keyboard user lands on it.
+  // Whether the Edit button takes the keyboard back once the card shows the note again.
+  const returnFocus = useRef(false);
+
+  // The keyboard follows the card: to the choice that appears on Delete, and back to where
+  // the user started after editing (once that button is rendered again).
   useEffect(() => {
     if (mode === 'confirm-delete') {
       confirmButton.current?.focus();
+    } else if (mode === 'view' && returnFocus.current) {
+      returnFocus.current = false;
+      editButton.current?.focus();
     }
   }, [mode]);
 
   const backToView = () => {
+    returnFocus.current = true;
     setMode('view');
-    // Return the keyboard to where the user started.
-    requestAnimationFrame(() => editButton.current?.focus());
   };
 
   return (
