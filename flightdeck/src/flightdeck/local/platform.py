@@ -28,6 +28,7 @@ from flightdeck.blobstore.azurite import DEFAULT_ACCOUNT, azurite_command, azuri
 from flightdeck.errors import FlightdeckError, PermanentError
 from flightdeck.local.backup import azurite_account_key, backup_environment, write_backup_env
 from flightdeck.local.context import LocalContext
+from flightdeck.local.frontend import find_frontend, install_frontend
 from flightdeck.local.monitoring import write_monitoring_configs
 from flightdeck.local.supervisor import Program
 from flightdeck.local.tls import TlsFiles, ensure_certificate
@@ -276,6 +277,7 @@ class LocalPlatform:
                 )
             )
             self.workloads.wait_ready("stable", self.config.ready_timeout_seconds)
+        install_frontend(self.run_dir, find_frontend())
         with _step("nginx ingress"):
             generation = self.router.write(self.router.current())
             self.supervisor.write_group(NGINX_GROUP, [programs[NGINX_GROUP]])

@@ -185,7 +185,9 @@ http {{
         location / {{
             limit_req zone=per_client burst={config.rate_limit.burst} nodelay;
             root {run_dir.root / "www"};
-            try_files $uri /index.html;
+            add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+            # The frontend's headers, caching and SPA fallback (flightdeck.local.frontend).
+            include {run_dir.conf / "frontend"}/*.conf;
         }}
     }}
 }}
