@@ -32,7 +32,7 @@ test.describe('notes', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     const editedCard = page.getByRole('article', { name: edited });
     await expect(editedCard).toBeVisible();
-    await expect(editedCard).toContainText('edited');
+    await expect(editedCard).toContainText(' · updated ');
     await expect(editedCard.getByRole('button', { name: `Edit “${edited}”` })).toBeFocused();
 
     // A slow upload, so that the progress bar shows the way it would on a real network.

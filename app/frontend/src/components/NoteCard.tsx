@@ -77,7 +77,7 @@ export function NoteCard({ note }: { note: Note }) {
             <When iso={note.created_at} />
             {note.updated_at !== note.created_at && (
               <>
-                {' · edited '}
+                {' · updated '}
                 <When iso={note.updated_at} />
               </>
             )}
