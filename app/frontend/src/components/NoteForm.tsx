@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 
 import { fieldErrorsOf } from '../api/errors';
 import { ErrorMessage } from './ErrorMessage';
@@ -24,6 +24,38 @@ interface NoteFormProps {
   onCancel?: () => void;
   /** Put the keyboard in the title when the form appears (editing). */
   focusOnMount?: boolean;
+}
+
+interface FieldProps {
+  id: string;
+  label: string;
+  /** The API's message for this field, shown under it and announced with it. */
+  error: string | undefined;
+  children: (aria: {
+    id: string;
+    'aria-invalid': true | undefined;
+    'aria-describedby': string | undefined;
+  }) => ReactNode;
+}
+
+/** A labelled control with its error message, linked by aria-describedby. */
+function Field({ id, label, error, children }: FieldProps) {
+  const errorId = `${id}-error`;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      {children({
+        id,
+        'aria-invalid': error ? true : undefined,
+        'aria-describedby': error ? errorId : undefined,
+      })}
+      {error && (
+        <p id={errorId} className="field-error">
+          {error}
+        </p>
+      )}
+    </div>
+  );
 }
 
 /**
@@ -68,60 +100,43 @@ export function NoteForm({
     event.preventDefault();
     onSubmit(values);
   };
-  const ids = {
-    title: `${idPrefix}-title`,
-    body: `${idPrefix}-body`,
-    titleError: `${idPrefix}-title-error`,
-    bodyError: `${idPrefix}-body-error`,
-  };
+  const ids = { title: `${idPrefix}-title`, body: `${idPrefix}-body` };
   const fieldInError = titleError ? 'title' : bodyError ? 'text' : null;
 
   return (
     <form className="note-form" noValidate onSubmit={submit}>
-      <div className="field">
-        <label htmlFor={ids.title}>Title</label>
-        <input
-          ref={titleRef}
-          id={ids.title}
-          name="title"
-          type="text"
-          autoComplete="off"
-          maxLength={TITLE_MAX}
-          aria-required="true"
-          aria-invalid={titleError ? true : undefined}
-          aria-describedby={titleError ? ids.titleError : undefined}
-          value={values.title}
-          onChange={(event) => {
-            setValues({ ...values, title: event.target.value });
-          }}
-        />
-        {titleError && (
-          <p id={ids.titleError} className="field-error">
-            {titleError}
-          </p>
+      <Field id={ids.title} label="Title" error={titleError}>
+        {(aria) => (
+          <input
+            ref={titleRef}
+            {...aria}
+            name="title"
+            type="text"
+            autoComplete="off"
+            maxLength={TITLE_MAX}
+            aria-required="true"
+            value={values.title}
+            onChange={(event) => {
+              setValues({ ...values, title: event.target.value });
+            }}
+          />
         )}
-      </div>
-      <div className="field">
-        <label htmlFor={ids.body}>Text</label>
-        <textarea
-          ref={bodyRef}
-          id={ids.body}
-          name="body"
-          rows={4}
-          maxLength={BODY_MAX}
-          aria-invalid={bodyError ? true : undefined}
-          aria-describedby={bodyError ? ids.bodyError : undefined}
-          value={values.body}
-          onChange={(event) => {
-            setValues({ ...values, body: event.target.value });
-          }}
-        />
-        {bodyError && (
-          <p id={ids.bodyError} className="field-error">
-            {bodyError}
-          </p>
+      </Field>
+      <Field id={ids.body} label="Text" error={bodyError}>
+        {(aria) => (
+          <textarea
+            ref={bodyRef}
+            {...aria}
+            name="body"
+            rows={4}
+            maxLength={BODY_MAX}
+            value={values.body}
+            onChange={(event) => {
+              setValues({ ...values, body: event.target.value });
+            }}
+          />
         )}
-      </div>
+      </Field>
       {Boolean(error) &&
         !pending &&
         // One announcement for the whole submission; each field carries its own message.
