@@ -115,6 +115,8 @@ def test_the_browser_suite_passes(with_canary: LocalPlatform, tmp_path: Path) ->
         "FLIGHTDECK_CANARY_COOKIE": config.canary.cookie,
         "FLIGHTDECK_MAX_UPLOAD_BYTES": str(config.backend.max_upload_bytes),
         "PLAYWRIGHT_JSON_OUTPUT_FILE": str(report_file),
+        # The browser profiles and the NSS database trusting this platform's CA go here.
+        "TMPDIR": str(tmp_path),
     }
     result = subprocess.run(
         [
