@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --locked --all-packages --quiet
 
-.PHONY: setup up down status test test-fast lint format demo
+.PHONY: setup up down status test test-fast lint format demo frontend frontend-dev
 setup:
 	@./scripts/setup.sh
 
@@ -33,3 +33,12 @@ format:
 
 demo: setup
 	@$(UV) flightdeck demo
+
+# The frontend bundle (app/frontend/dist), which `make up` serves; `make setup` builds it too
+# when its sources changed.
+frontend: setup
+	@cd app/frontend && npm run --silent build
+
+# Vite's dev server with hot reload on http://localhost:5173, the API proxied to `make up`.
+frontend-dev: setup
+	@cd app/frontend && npm run dev

@@ -11,7 +11,9 @@ mkdir -p "$STAMPS" "$ROOT/bin"
 
 UV_VERSION="0.13.9"
 # Debian packages: real servers for the local platform and its tests.
-APT_PACKAGES=(nginx-light prometheus prometheus-alertmanager openssl ca-certificates curl)
+# chromium: the browser of the frontend's browser tests (Playwright drives it; nothing downloads one);
+# libnss3-tools: certutil, which makes that browser trust the platform's CA.
+APT_PACKAGES=(nginx-light prometheus prometheus-alertmanager openssl ca-certificates curl chromium libnss3-tools)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # stamp NAME FILE...: true when the inputs changed since the last successful step NAME.
@@ -141,9 +143,25 @@ install_npm_packages() {
   done
 }
 
+# The frontend bundle (app/frontend/dist) that `flightdeck up` serves: built again only when its
+# sources, build configuration or locked packages changed.
+build_frontend() {
+  local dir=app/frontend
+  [[ -f "$dir/package-lock.json" ]] || return 0
+  local inputs=("$dir/package-lock.json" "$dir/index.html" "$dir/vite.config.ts" "$dir/tsconfig.json")
+  mapfile -t -O "${#inputs[@]}" inputs < <(find "$dir/src" "$dir/public" -type f | sort)
+  if [[ -f "$dir/dist/index.html" ]] && ! stamp_changed frontend "${inputs[@]}"; then
+    return 0
+  fi
+  step "building the frontend (vite build in $dir)"
+  (cd "$dir" && npm run --silent build)
+  stamp_write frontend "${inputs[@]}"
+}
+
 install_debian_packages
 install_uv
 sync_python
 sync_chart_tools
 build_go_tools
 install_npm_packages
+build_frontend

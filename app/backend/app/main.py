@@ -136,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=settings.app_version,
         lifespan=lifespan,
         description="The reference application that Flightdeck deploys. See docs/backend.md.",
+        # operationId = the route function's name (`list_notes`), so that generated clients
+        # (the frontend's) get readable names instead of `list_notes_api_notes_get`.
+        generate_unique_id_function=lambda route: route.name,
     )
     for module in (notes, attachments, version, health):
         app.include_router(module.router)

@@ -16,6 +16,7 @@ from flightdeck.engines import engines
 from flightdeck.local.backup import write_backup_env
 from flightdeck.local.components import OPTIONAL_COMPONENTS, PlatformComponents, step
 from flightdeck.local.context import LocalContext, load_local_context
+from flightdeck.local.frontend import find_frontend, install_frontend
 from flightdeck.local.ingress import NGINX_GROUP, SMOKE_TOKEN_HEADER, smoke_token
 from flightdeck.local.monitoring import write_monitoring_configs
 from flightdeck.local.tls import TlsFiles, ensure_certificate
@@ -82,6 +83,7 @@ class LocalPlatform(PlatformComponents):
                 )
             )
             self.workloads.wait_ready("stable", self.config.ready_timeout_seconds)
+        install_frontend(self.run_dir, find_frontend())
         with step("nginx ingress"):
             generation = self.router.write(self.router.current())
             self.supervisor.write_group(NGINX_GROUP, [programs[NGINX_GROUP]])

@@ -139,6 +139,8 @@ def render_nginx_conf(
             logs=run_dir.logs,
             temp=run_dir.root / "nginx-temp",
             www=run_dir.root / "www",
+            # A glob, so that `nginx -t` passes before the frontend is installed.
+            frontend_conf=Path(f"{run_dir.conf / 'frontend'}/*.conf"),
             tls_cert=tls.server_cert,
             tls_key=tls.server_key,
             client_max_body_size=config.backend.max_upload_bytes + 1024 * 1024,
