@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from flightdeck.local.platform import LocalPlatform
+from flightdeck.engines.local import LocalPlatform
 from flightdeck.routers import Routing
 from flightdeck.workloads import TrackSpec
 from testsupport.platform import https_client

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flightdeck.routers.nginx import nginx_executable
+from flightdeck.local.ingress import nginx_executable
 from testsupport.ports import free_port, wait_for_port
 from testsupport.processes import stop_process
 
