@@ -67,7 +67,7 @@ spec:
             - name: UPLOAD_DIR
               value: {{ $v.uploads.mountPath | quote }}
             - name: MAX_UPLOAD_BYTES
-              value: {{ $v.backend.maxUploadBytes | quote }}
+              value: {{ int64 $v.backend.maxUploadBytes | quote }}
             - name: APP_VERSION
               value: {{ $tag | quote }}
             - name: APP_TRACK
