@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flightdeck.config import describe_validation_error
 from flightdeck.errors import ConfigError
-from flightdeck.paths import repo_root
+from flightdeck.paths import checkout_root
 
 
 class BackupSettings(BaseSettings):
@@ -56,8 +56,9 @@ def platform_env_file() -> Path | None:
         if not path.is_file():
             raise ConfigError(f"{ENV_FILE_VARIABLE}={explicit}: no such file")
         return path
-    default = repo_root() / ".flightdeck" / "backup.env"
-    return default if default.is_file() else None
+    root = checkout_root()  # an installed flightdeck (the container image) has no run directory
+    default = root / ".flightdeck" / "backup.env" if root else None
+    return default if default and default.is_file() else None
 
 
 def load_settings(**overrides: object) -> BackupSettings:
