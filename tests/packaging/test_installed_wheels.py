@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -309,8 +310,10 @@ def test_the_backend_serves_installed(
     )
     try:
         wait_for_port(port, timeout=30)
-        ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)
-        assert ready.status_code == 200, ready.text
+        deadline = time.monotonic() + 30  # the app finishes its start-up after the port opens
+        while (ready := httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10)).is_error:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.1)
         version = httpx.get(f"http://127.0.0.1:{port}/api/version", timeout=10).json()
         assert version["version"] == env["APP_VERSION"], version
     finally:
