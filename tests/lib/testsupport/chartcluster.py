@@ -192,13 +192,19 @@ class ChartCluster:
         )  # fmt: skip
 
     def helm_ok(self, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """helm ARGS, or an AssertionError with its output and the namespace's events."""
+        """helm ARGS, or an AssertionError with its output and the namespace's events.
+
+        A warning from the API server fails too: an unknown field it dropped, a Pod Security
+        level a pod would violate, a deprecated API.
+        """
         result = self.helm(*args)
         if result.returncode != 0:
             raise AssertionError(
                 f"helm {' '.join(args[:2])} failed ({result.returncode}):\n{result.stdout}\n"
                 f"{result.stderr}\nevents in {namespace}:\n{self.events(namespace)}"
             )
+        warned = "\n".join(line for line in result.stderr.splitlines() if "warnings.go" in line)
+        assert not warned, f"helm {' '.join(args[:2])}: the API server warns:\n{warned}"
         return result
 
     def events(self, namespace: str) -> str:
