@@ -129,7 +129,8 @@ build_go_tools() {
 # kube-apiserver, kube-controller-manager, kube-scheduler and kwok, each group from its own
 # module under tools/ (versions pinned in its go.mod and go.sum). Building them takes about
 # 13 minutes on 2 cores, so they go into a per-machine cache outside the checkout, one directory
-# per version and inputs (go.mod, go.sum, Go version, flags); bin/NAME links there. A machine
+# per version and inputs (go.mod, go.sum, flags; not the Go toolchain, whose upgrade does not
+# make the static binaries stale); bin/NAME links there. A machine
 # that has built a version once never builds it again, whatever the checkout.
 CONTROL_PLANE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/flightdeck/control-plane"
 # GROUP MODULE_DIR MAIN_MODULE NAME=PACKAGE...
@@ -174,7 +175,7 @@ build_control_plane() {
       ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
       ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
     fi
-    key="$(cat "$dir/go.mod" "$dir/go.sum" <(go version) <(echo "$ldflags") | sha256sum | cut -c1-12)"
+    key="$(cat "$dir/go.mod" "$dir/go.sum" <(echo "$ldflags") | sha256sum | cut -c1-12)"
     cache="$CONTROL_PLANE_CACHE/$group-$version-$key"
     missing=0
     for item in $binaries; do [[ -x "$cache/${item%%=*}" ]] || missing=1; done
