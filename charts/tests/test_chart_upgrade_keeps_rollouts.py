@@ -1,24 +1,26 @@
 """`helm upgrade` keeps what flightdeck's rollouts changed on the live objects.
 
-On the test control plane: the chart is installed, flightdeck's writes are made exactly as its
-Kubernetes providers make them (flightdeck/src/flightdeck/kubernetes/routers.py and
-workloads.py: JSON merge patches carrying the resourceVersion read), then the release is
-upgraded with an unrelated value change. A parked canary stays parked and a promoted version
-stays promoted; a deliberate change of the corresponding value still applies.
+On the test control plane: the chart is installed, flightdeck's own Kubernetes providers
+(kubernetes/routers.py, kubernetes/workloads.py) park the canary or promote a version on it,
+then the release is upgraded with an unrelated value change. A parked canary stays parked and
+a promoted version stays promoted; a deliberate change of the corresponding value applies.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from flightdeck.kubernetes.api import KubeApi
+from flightdeck.kubernetes.routers import GatewayApiRouter, IngressNginxRouter
+from flightdeck.kubernetes.workloads import DeploymentWorkloads
+from flightdeck.routers import Routing, TrafficRouter
+from flightdeck.workloads import TrackSpec
 from testsupport.chartcluster import ChartCluster
 
 pytestmark = pytest.mark.integration
@@ -39,93 +41,41 @@ def route_path(namespace: str, name: str) -> str:
     return f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes/{name}"
 
 
-# -- flightdeck's writes (kubernetes/routers.py, kubernetes/workloads.py) ------------------------
+# -- flightdeck's writes: its own Kubernetes providers -----------------------------------------
 
 
-def park_ingress_canary(cc: ChartCluster, path: str) -> None:
-    """IngressNginxRouter.apply(Routing(canary_active=False, canary_weight=0))."""
-    ingress = cc.get(path)
-    assert ingress is not None
-    annotations = ingress["metadata"].get("annotations") or {}
-    changes: dict[str, str | None] = {
-        NGINX + "canary-weight": "0",
-        NGINX + "canary-weight-total": None,
-    }
-    for key in ("canary-by-header", "canary-by-header-value", "canary-by-cookie"):
-        changes[NGINX + key] = None
-        changes[SAVED + key] = annotations.get(NGINX + key) or annotations.get(SAVED + key)
-    resource_version = ingress["metadata"]["resourceVersion"]
-    cc.patch(path, {"metadata": {"resourceVersion": resource_version, "annotations": changes}})
+@dataclass
+class Providers:
+    ingress: IngressNginxRouter
+    gateway: GatewayApiRouter
+    workloads: DeploymentWorkloads
 
 
-def park_gateway_canary(cc: ChartCluster, path: str, stable: str, canary: str) -> None:
-    """GatewayApiRouter.apply(Routing(canary_active=False, canary_weight=0))."""
-    route = cc.get(path)
-    assert route is not None
-    rules: list[dict[str, Any]] = copy.deepcopy(route["spec"]["rules"])
-    for rule in rules:
-        refs = rule.get("backendRefs") or []
-        by_header = any(match.get("headers") for match in rule.get("matches") or [])
-        if by_header:
-            rule["backendRefs"] = [_ref(refs, stable, None)]
-        elif any(ref.get("name") == stable for ref in refs):
-            others = [ref for ref in refs if ref.get("name") not in (stable, canary)]
-            rule["backendRefs"] = [_ref(refs, stable, 100), _ref(refs, canary, 0), *others]
-    resource_version = route["metadata"]["resourceVersion"]
-    cc.patch(path, {"metadata": {"resourceVersion": resource_version}, "spec": {"rules": rules}})
+@contextmanager
+def flightdeck_providers(cc: ChartCluster, namespace: str, fullname: str) -> Iterator[Providers]:
+    """flightdeck's routers and workloads on the release, as `--target kubernetes` builds them."""
+    with cc.cluster.api_client() as api_client:
+        api = KubeApi(api_client, namespace)
+        yield Providers(
+            ingress=IngressNginxRouter(api, f"{fullname}-canary"),
+            gateway=GatewayApiRouter(
+                api, fullname, f"{fullname}-backend", f"{fullname}-backend-canary"
+            ),
+            workloads=DeploymentWorkloads(api, fullname),
+        )
 
 
-def _ref(refs: list[dict[str, Any]], service: str, weight: int | None) -> dict[str, Any]:
-    same = [ref for ref in refs if ref.get("name") == service]
-    ref: dict[str, Any] = copy.deepcopy(same[0] if same else refs[0] if refs else {})
-    ref["name"] = service
-    ref.pop("weight", None)
-    if weight is not None:
-        ref["weight"] = weight
-    ref.setdefault("port", 80)
-    return ref
+def park(router: TrafficRouter, workloads: DeploymentWorkloads) -> None:
+    """What a rollback ends with: no traffic to the canary, the canary scaled to 0."""
+    router.apply(Routing(canary_active=False, canary_weight=0))
+    workloads.remove("canary")
 
 
-def scale_to_zero(cc: ChartCluster, path: str) -> None:
-    """DeploymentWorkloads.remove(track)."""
-    cc.patch(path, {"spec": {"replicas": 0}})
-
-
-def set_version(cc: ChartCluster, path: str, version: str) -> None:
-    """DeploymentWorkloads.apply(TrackSpec(track, version, replicas, env={})) on a Deployment
-    an HPA scales (its replicas are left alone), as a promotion re-images stable."""
-    deployment = cc.get(path)
-    assert deployment is not None
-    metadata = deployment["metadata"]
-    annotations = metadata.get("annotations") or {}
-    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
-    (container,) = [c for c in containers if c["name"] == "backend"]
-    container["image"] = f"{container['image'].rsplit(':', 1)[0]}:{version}"
-    previous = json.loads(annotations.get("flightdeck.io/env-overrides") or "{}")
-    restored = json.loads(annotations.get("flightdeck.io/env-replaced") or "[]")
-    base = [item for item in container.get("env") or [] if item["name"] not in previous]
-    base += restored
-    container["env"] = [item for item in base if item["name"] != "APP_VERSION"]
-    container["env"].append({"name": "APP_VERSION", "value": version})
-    label = re.sub(r"[^A-Za-z0-9._-]", "_", version)[:63].strip("_.-")
-    cc.patch(
-        path,
-        {
-            "metadata": {
-                "resourceVersion": metadata["resourceVersion"],
-                "annotations": {
-                    "flightdeck.io/env-overrides": "{}",
-                    "flightdeck.io/env-replaced": "[]",
-                },
-            },
-            "spec": {
-                "template": {
-                    "metadata": {"labels": {"flightdeck.io/image-tag": label}},
-                    "spec": {"containers": containers},
-                }
-            },
-        },
-    )
+def promote(router: TrafficRouter, workloads: DeploymentWorkloads, version: str) -> None:
+    """A promotion: all traffic to the canary, stable re-imaged, then the canary parked."""
+    router.apply(Routing(canary_active=True, canary_weight=100))
+    workloads.apply(TrackSpec("stable", version))
+    park(router, workloads)
 
 
 # -- checks ----------------------------------------------------------------------------------------
@@ -202,8 +152,8 @@ def test_a_parked_ingress_canary_stays_parked(chart_cluster: ChartCluster) -> No
         canary = deployment_path(namespace, f"{fullname}-backend-canary")
         assert canary_annotations(cc, namespace, fullname)[NGINX + "canary-weight"] == "10"
 
-        park_ingress_canary(cc, ingress_path(namespace, f"{fullname}-canary"))
-        scale_to_zero(cc, canary)
+        with flightdeck_providers(cc, namespace, fullname) as flightdeck:
+            park(flightdeck.ingress, flightdeck.workloads)
         wait_rolled_out(cc, canary)
         cc.upgrade(namespace, namespace, "canary", "--set", "ingress.rateLimit.rps=42")
 
@@ -233,8 +183,8 @@ def test_a_parked_gateway_canary_stays_parked(chart_cluster: ChartCluster) -> No
         routing = route_routing(cc, namespace, fullname)
         assert routing == ({stable: 75, canary_service: 25}, {canary_service})
 
-        park_gateway_canary(cc, route_path(namespace, fullname), stable, canary_service)
-        scale_to_zero(cc, canary)
+        with flightdeck_providers(cc, namespace, fullname) as flightdeck:
+            park(flightdeck.gateway, flightdeck.workloads)
         wait_rolled_out(cc, canary)
         cc.upgrade(namespace, namespace, "gateway-api", "--set", "commonLabels.upgraded=yes")
 
@@ -256,10 +206,8 @@ def test_a_promoted_version_stays_promoted(chart_cluster: ChartCluster) -> None:
         stable = deployment_path(namespace, f"{fullname}-backend")
         assert version_of(wait_rolled_out(cc, stable)) == ("0.1.0", "0.1.0", "0.1.0")
 
-        # A promotion: stable re-imaged to the canary's version, then the canary parked.
-        set_version(cc, stable, "0.2.0")
-        park_ingress_canary(cc, ingress_path(namespace, f"{fullname}-canary"))
-        scale_to_zero(cc, deployment_path(namespace, f"{fullname}-backend-canary"))
+        with flightdeck_providers(cc, namespace, fullname) as flightdeck:
+            promote(flightdeck.ingress, flightdeck.workloads, "0.2.0")
         promoted = wait_rolled_out(cc, stable)
         assert version_of(promoted) == ("0.2.0", "0.2.0", "0.2.0")
 

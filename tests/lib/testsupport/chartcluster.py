@@ -9,7 +9,6 @@ HOME and the cluster's kubeconfig, never the developer's.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -242,13 +241,3 @@ class ChartCluster:
         with self.http() as http:
             response = http.get(path)
         return None if response.status_code == 404 else checked(response)
-
-    def patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
-        """A JSON merge patch, as flightdeck's providers write (kubernetes/api.py)."""
-        with self.http() as http:
-            response = http.patch(
-                path,
-                content=json.dumps(patch),
-                headers={"Content-Type": "application/merge-patch+json"},
-            )
-        return checked(response)
