@@ -8,6 +8,7 @@ import pytest
 
 from flightdeck.engines.local import LocalPlatform
 from testsupport.ferretdb import FerretDB
+from testsupport.kubecluster import KubeCluster
 from testsupport.platform import platform_from_file, write_platform_config
 
 TIERS = ("unit", "integration", "e2e")
@@ -54,6 +55,18 @@ def ferretdb_factory(tmp_path: Path) -> Iterator[Callable[[], FerretDB]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """One real Kubernetes control plane (with kwok for kubelets) for the whole session.
+
+    Tests use their own namespaces in it. A missing binary fails the test: `make setup`.
+    """
+    cluster = KubeCluster(tmp_path_factory.mktemp("kube"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -127,6 +127,95 @@ build_go_tools() {
   stamp_write go "${inputs[@]}" "${sources[@]}"
 }
 
+# The Kubernetes test control plane (tests/lib/testsupport/kubecluster.py): etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler and kwok, each group from its own
+# module under tools/ (versions pinned in its go.mod and go.sum). Building them takes about
+# 13 minutes on 2 cores, so they go into a per-machine cache outside the checkout, one directory
+# per version and inputs (go.mod, go.sum, flags; not the Go toolchain, whose upgrade does not
+# make the static binaries stale); bin/NAME links there. A machine
+# that has built a version once never builds it again, whatever the checkout.
+CONTROL_PLANE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/flightdeck/control-plane"
+# GROUP MODULE_DIR MAIN_MODULE NAME=PACKAGE...
+CONTROL_PLANE=(
+  "etcd tools/etcd go.etcd.io/etcd/server/v3 etcd=go.etcd.io/etcd/server/v3"
+  "kubernetes tools/kubernetes k8s.io/kubernetes kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler"
+  "kwok tools/kwok sigs.k8s.io/kwok kwok=sigs.k8s.io/kwok/cmd/kwok"
+)
+
+# go_build_with_progress DIR LDFLAGS OUT PACKAGE: go build, printing a line every minute.
+go_build_with_progress() {
+  local dir="$1" ldflags="$2" out="$3" pkg="$4" started=$SECONDS pid
+  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out" "$pkg") &
+  pid=$!
+  while ! wait_for "$pid" 60; do
+    printf '    still building %s (%dm%02ds)\n' "${out##*/}" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
+  done
+  wait "$pid"
+}
+# wait_for PID SECONDS: true once PID has exited, false if it still runs after SECONDS.
+wait_for() {
+  local i
+  for ((i = 0; i < $2; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 1
+  done
+  ! kill -0 "$1" 2>/dev/null
+}
+
+build_control_plane() {
+  command -v go >/dev/null || { echo "setup: Go is required to build the control plane in tools/ (https://go.dev/dl/)" >&2; exit 1; }
+  local line group dir module binaries version key cache ldflags name pkg item missing
+  export GOFLAGS="-mod=readonly"
+  for line in "${CONTROL_PLANE[@]}"; do
+    read -r group dir module binaries <<<"$line"
+    version="$(cd "$dir" && go list -m -f '{{.Version}}' "$module")"
+    ldflags="-s -w"
+    if [[ $group == kubernetes ]]; then
+      # Without these, /version reports v0.0.0 and clients (helm, kubectl) misjudge the server.
+      local minor="${version#v1.}"; minor="${minor%%.*}"
+      ldflags+=" -X k8s.io/component-base/version.gitVersion=$version"
+      ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+      ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+    fi
+    key="$(cat "$dir/go.mod" "$dir/go.sum" <(echo "$ldflags") | sha256sum | cut -c1-12)"
+    cache="$CONTROL_PLANE_CACHE/$group-$version-$key"
+    missing=0
+    for item in $binaries; do [[ -x "$cache/${item%%=*}" ]] || missing=1; done
+    if [[ $missing -eq 1 ]]; then
+      mkdir -p "$CONTROL_PLANE_CACHE"
+      # One build per machine at a time: a second checkout waits, then finds the cache filled.
+      exec {lock}>"$cache.lock"
+      flock "$lock"
+      missing=0
+      for item in $binaries; do [[ -x "$cache/${item%%=*}" ]] || missing=1; done
+      if [[ $missing -eq 1 ]]; then
+        step "building the control plane: $group $version into $cache (once per machine; all of it takes 13-17 min on 2 cores)"
+        local started=$SECONDS tmp="$cache.tmp.$$"
+        rm -rf "$tmp" && mkdir -p "$tmp"
+        for item in $binaries; do
+          name="${item%%=*}" pkg="${item#*=}"
+          printf '    go build %s\n' "$pkg"
+          go_build_with_progress "$dir" "$ldflags" "$tmp/$name" "$pkg"
+        done
+        rm -rf "$cache" && mv "$tmp" "$cache"
+        printf '    built %s in %dm%02ds\n' "$group" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
+      fi
+      flock -u "$lock"
+      exec {lock}>&-
+    fi
+    for item in $binaries; do
+      name="${item%%=*}"
+      [[ "$(readlink "bin/$name" 2>/dev/null)" == "$cache/$name" ]] || ln -sfn "$cache/$name" "bin/$name"
+    done
+  done
+  # YAML the tests read from pinned modules: kwok's Stages, and the CRDs of the chart's optional
+  # objects (tools/crds). Already in the module cache after the first run, so this is quick.
+  (cd tools/kwok && go mod download sigs.k8s.io/kwok)
+  local crd_modules
+  mapfile -t crd_modules < <(awk '/^require \(/ {r = 1; next} r && /^\)/ {r = 0} r {print $1}' tools/crds/go.mod)
+  (cd tools/crds && go mod download "${crd_modules[@]}")
+}
+
 # npm packages: every folder with a package-lock.json listed in the loop below gets `npm ci`.
 install_npm_packages() {
   local dir
@@ -163,5 +252,6 @@ install_uv
 sync_python
 sync_chart_tools
 build_go_tools
+build_control_plane
 install_npm_packages
 build_frontend

@@ -173,3 +173,46 @@ Secret, or the in-cluster URI built from the root credentials by Kubernetes' $(V
 letsencrypt-{{ .Values.certManager.issuer }}
 {{- end }}
 {{- end }}
+
+{{/* Fields flightdeck changes on the live objects ------------------------------------------ */}}
+
+{{/*
+flightdeck's rollouts change a few fields of the chart's objects: the canary weight and header
+routing, each backend track's version (image, APP_VERSION, flightdeck.io/image-tag) and
+replicas. Helm's three-way merge would put the chart's values back on every upgrade (a parked
+canary back at its weight, a promoted version rolled back), so each such field is rendered from
+the live object for as long as the value it came from is unchanged, and from the value once an
+operator changes it. The value last rendered is recorded in the annotation
+`flightdeck.io/chart-<field>` of the object (docs/helm.md, "Upgrades after rollouts").
+On first install, with `helm template` and for objects without the annotation: the value.
+(dict "live" (lookup ...) "field" "replicas" "value" 1 "liveValue" 0) -> the value to render
+*/}}
+{{- define "flightdeck.keepLive" -}}
+{{- if and (include "flightdeck.followsLive" .) (not (kindIs "invalid" .liveValue)) (ne (toString .liveValue) "") }}
+{{- .liveValue }}
+{{- else }}
+{{- .value }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the live object records `value` as the one last rendered for `field`, else "". */}}
+{{- define "flightdeck.followsLive" -}}
+{{- $recorded := index (dig "metadata" "annotations" dict .live) (printf "flightdeck.io/chart-%s" .field) }}
+{{- if and $recorded (eq (toString $recorded) (toString .value)) }}true{{ end }}
+{{- end }}
+
+{{/* The live value of an environment variable of a Deployment's container: (dict "live" $d "container" "backend" "name" "APP_VERSION") */}}
+{{- define "flightdeck.liveEnv" -}}
+{{- range $c := dig "spec" "template" "spec" "containers" list .live }}
+{{- if eq $c.name $.container }}
+{{- range $e := ($c.env | default list) }}
+{{- if eq $e.name $.name }}{{ $e.value | default "" }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The pod label value of a version, as flightdeck writes it (kubernetes/workloads.py image_tag_label). */}}
+{{- define "flightdeck.imageTagLabel" -}}
+{{- regexReplaceAll "[^A-Za-z0-9._-]" (toString .) "_" | trunc 63 | trimAll "_.-" }}
+{{- end }}

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flightdeck.local.azurite import (
-    AZURITE_BLOB,
     DEFAULT_ACCOUNT,
+    azurite_blob,
     azurite_command,
     azurite_connection_string,
     azurite_environment,
@@ -35,8 +35,8 @@ class Azurite:
         return azurite_connection_string(self.account, self.key, self.port)
 
     def start(self) -> None:
-        if not AZURITE_BLOB.exists():
-            raise RuntimeError(f"{AZURITE_BLOB} is missing: run `make setup` first")
+        if not azurite_blob().exists():
+            raise RuntimeError(f"{azurite_blob()} is missing: run `make setup` first")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **azurite_environment(self.account, self.key)}
         with (self.data_dir / "azurite.log").open("ab") as log:

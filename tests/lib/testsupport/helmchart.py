@@ -26,11 +26,15 @@ OPTIONAL_APIS = (
 )
 
 
-def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run bin/helm; fail (never skip) when the setup has not built it."""
+def helm(
+    *args: str, env: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run bin/helm (in `env` if given); fail (never skip) when the setup has not built it."""
     if not HELM.exists():
         raise AssertionError(f"{HELM} is missing: run make setup")
-    return subprocess.run([str(HELM), *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [str(HELM), *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
 
 
 @dataclass

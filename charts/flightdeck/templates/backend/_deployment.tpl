@@ -6,19 +6,30 @@ replicas and the `version` label (the document's track label: version=stable / v
 {{- define "flightdeck.backend.deployment" -}}
 {{- $root := .root }}
 {{- $v := $root.Values }}
-{{- $tag := include "flightdeck.backend.tag" (dict "root" $root "track" .track) }}
 {{- $suffix := ternary "" (printf "-%s" .track) (eq .track "stable") }}
+{{- $name := printf "%s-backend%s" (include "flightdeck.fullname" $root) $suffix }}
+{{- /* The version and replicas flightdeck set stay while their values are unchanged (keepLive). */}}
+{{- $live := lookup "apps/v1" "Deployment" (include "flightdeck.namespace" $root) $name }}
+{{- $chartTag := include "flightdeck.backend.tag" (dict "root" $root "track" .track) }}
+{{- $liveTag := include "flightdeck.liveEnv" (dict "live" $live "container" "backend" "name" "APP_VERSION") }}
+{{- $tag := include "flightdeck.keepLive" (dict "live" $live "field" "image-tag" "value" $chartTag "liveValue" $liveTag) }}
+{{- $replicas := include "flightdeck.keepLive" (dict "live" $live "field" "replicas" "value" .replicas "liveValue" (dig "spec" "replicas" nil $live)) }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ include "flightdeck.fullname" $root }}-backend{{ $suffix }}
+  name: {{ $name }}
   namespace: {{ include "flightdeck.namespace" $root }}
   labels:
     {{- include "flightdeck.componentLabels" (dict "root" $root "component" "backend") | nindent 4 }}
     version: {{ .track }}
+  annotations:
+    flightdeck.io/chart-image-tag: {{ $chartTag | quote }}
+    {{- if not .autoscaled }}
+    flightdeck.io/chart-replicas: {{ .replicas | quote }}
+    {{- end }}
 spec:
   {{- if not .autoscaled }}
-  replicas: {{ .replicas }}
+  replicas: {{ $replicas }}
   {{- end }}
   revisionHistoryLimit: 5
   selector:
@@ -35,7 +46,7 @@ spec:
       labels:
         {{- include "flightdeck.componentLabels" (dict "root" $root "component" "backend") | nindent 8 }}
         version: {{ .track }}
-        flightdeck.io/image-tag: {{ $tag | replace "@" "_" | replace ":" "_" | trunc 63 | trimSuffix "_" | quote }}
+        flightdeck.io/image-tag: {{ include "flightdeck.imageTagLabel" $tag | quote }}
     spec:
       serviceAccountName: {{ include "flightdeck.fullname" $root }}-backend
       automountServiceAccountToken: {{ $v.backend.serviceAccount.automountToken }}
@@ -67,9 +78,7 @@ spec:
             - name: UPLOAD_DIR
               value: {{ $v.uploads.mountPath | quote }}
             - name: MAX_UPLOAD_BYTES
-              value: {{ $v.backend.maxUploadBytes | quote }}
-            - name: APP_VERSION
-              value: {{ $tag | quote }}
+              value: {{ int64 $v.backend.maxUploadBytes | quote }}
             - name: APP_TRACK
               value: {{ .track | quote }}
             {{- with $v.backend.extraEnv }}
@@ -78,6 +87,10 @@ spec:
             {{- with .extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
+            {{- /* Last, where flightdeck puts it when it sets a version: an upgrade then leaves
+            the order, and so the pods, alone. */}}
+            - name: APP_VERSION
+              value: {{ $tag | quote }}
           startupProbe:
             httpGet:
               path: {{ $v.backend.probes.startup.path }}

@@ -62,9 +62,11 @@ def resolve_tool(name: str) -> str:
             raise ConfigError(f"{name} is not an executable file")
         return name
     pinned = repo_bin(name)  # the version pinned in tools/go.mod wins over one on PATH
-    found = str(pinned) if pinned.exists() else shutil.which(name)
+    found = str(pinned) if pinned and pinned.exists() else shutil.which(name)
     if found is None:
-        raise ConfigError(f"{name} not found in {pinned.parent} nor on PATH: run `make setup`")
+        if pinned:
+            raise ConfigError(f"{name} not found in {pinned.parent} nor on PATH: run `make setup`")
+        raise ConfigError(f"{name} not found on PATH: install MongoDB's database tools")
     return found
 
 

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from flightdeck.backup.mongo import check_database_name
 from flightdeck.core.config import describe_validation_error
 from flightdeck.core.errors import ConfigError
-from flightdeck.core.paths import repo_root
+from flightdeck.core.paths import checkout_root
 
 # Retention longer than a century is a typo; it would also overflow date arithmetic.
 MAX_RETENTION_DAYS = 36_500
@@ -71,8 +71,9 @@ def platform_env_file() -> Path | None:
         if not path.is_file():
             raise ConfigError(f"{ENV_FILE_VARIABLE}={explicit}: no such file")
         return path
-    default = repo_root() / ".flightdeck" / "backup.env"
-    return default if default.is_file() else None
+    root = checkout_root()  # an installed flightdeck (the container image) has no run directory
+    default = root / ".flightdeck" / "backup.env" if root else None
+    return default if default and default.is_file() else None
 
 
 def load_settings(**overrides: object) -> BackupSettings:

@@ -15,7 +15,11 @@ from pathlib import Path
 from flightdeck.core.paths import repo_root
 
 DEFAULT_ACCOUNT = "flightdeck"
-AZURITE_BLOB = repo_root() / "tools" / "node" / "node_modules" / ".bin" / "azurite-blob"
+
+
+def azurite_blob() -> Path:
+    """The azurite-blob command that `make setup` installs with npm into the checkout."""
+    return repo_root("Azurite") / "tools" / "node" / "node_modules" / ".bin" / "azurite-blob"
 
 
 def generate_account_key() -> str:
@@ -24,11 +28,11 @@ def generate_account_key() -> str:
 
 
 def azurite_command(
-    location: Path, port: int, host: str = "127.0.0.1", binary: Path = AZURITE_BLOB
+    location: Path, port: int, host: str = "127.0.0.1", binary: Path | None = None
 ) -> list[str]:
     """The blob-only Azurite command line, keeping its data and debug log under `location`."""
     return [
-        str(binary),
+        str(binary or azurite_blob()),
         "--blobHost",
         host,
         "--blobPort",
