@@ -6,9 +6,10 @@ Dockerfile and the container's nginx.conf; a change to one side without the othe
 
 from __future__ import annotations
 
-import pytest
 import re
 from collections.abc import Callable
+
+import pytest
 
 from testsupport.helmchart import ROOT, Rendered, container, pod_spec
 

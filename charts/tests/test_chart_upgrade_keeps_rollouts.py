@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from flightdeck.kubernetes.api import KubeApi
+from flightdeck.routers import Routing, TrafficRouter
 from flightdeck.routers.gateway_api import GatewayApiRouter
 from flightdeck.routers.ingress_nginx import IngressNginxRouter
-from flightdeck.workloads.deployments import DeploymentWorkloads
-from flightdeck.routers import Routing, TrafficRouter
 from flightdeck.workloads import TrackSpec
+from flightdeck.workloads.deployments import DeploymentWorkloads
 from testsupport.chartcluster import ChartCluster
 
 pytestmark = pytest.mark.integration
