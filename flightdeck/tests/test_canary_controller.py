@@ -133,7 +133,7 @@ def test_a_second_controller_is_refused_and_a_second_rollout_too(rig) -> None:
         controller.tick("backend")
     with pytest.raises(ConfigError, match="already Initializing"):
         controller.start(SPEC, "2.1.0", {})
-    with pytest.raises(ConfigError, match="already the stable version"):
+    with pytest.raises(ConfigError, match="already the serving version"):
         Controller(controller.target).start(SPEC.model_copy(update={"name": "other"}), "1.0.0", {})
 
 

@@ -2,9 +2,10 @@
 
 The controller persists its record after every transition. Here it is killed at every one of
 those points, once just before the write and once just after it, in a promotion, a rollback by
-analysis and an abort. A new controller then resumes from the record, and the rollout must end
-exactly as an uninterrupted one does: the same final phase, no traffic on a failed version, no
-canary left running, the right version on stable.
+analysis and an abort, of a canary and of a blue-green rollout. A new controller then resumes
+from the record, and the rollout must end exactly as an uninterrupted one does: the same final
+phase, no traffic on a failed version, no new version left running beside the serving one, the
+right version serving.
 
 The controller and its file state store are real; the outside world (router, workloads,
 metrics) is the rig's in-memory stand-ins, which survive the kill like the real ones would.
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.routers import Routing
 from flightdeck.state.file import FileStateStore
 from testsupport.rollout_rig import SPEC, Rig, make_rig
@@ -54,7 +56,9 @@ class Scenario:
     name: str
     stage: Callable[[Rig], None]  # what happens to the world while the rollout runs
     final_phase: str
-    stable_version: str
+    serving: Routing  # the routing at the end
+    serving_version: str
+    spec: RolloutSpec = SPEC
 
 
 def healthy(rig: Rig) -> None:
@@ -63,21 +67,40 @@ def healthy(rig: Rig) -> None:
 
 def errors_after_the_first_step(rig: Rig) -> None:
     _, router, _, metrics, *_ = rig
-    if router.routing.canary_weight >= 50:
+    if router.routing.canary_weight >= 50 or router.routing.active == "green":
         metrics.canary["error_rate"] = 0.3
 
 
 def aborted_at_the_second_step(rig: Rig) -> None:
     controller, router, *_ = rig
     record = controller.load("backend")
-    if router.routing.canary_weight >= 50 and record and not record.abort_requested:
+    late = router.routing.canary_weight >= 50 or router.routing.active == "green"
+    if late and record and not record.abort_requested and record.phase != "Finalising":
         controller.target.state.request("backend", "abort")
 
 
+BLUE_GREEN = RolloutSpec.model_validate(
+    {
+        "strategy": {"type": "bluegreen", "monitor": "60s", "pre_promotion_analysis": "40s"},
+        "analysis": {"interval": "20s"},
+    }
+)
 SCENARIOS = [
-    Scenario("promotion", healthy, "Succeeded", "2.0.0"),
-    Scenario("rollback", errors_after_the_first_step, "RolledBack", "1.0.0"),
-    Scenario("abort", aborted_at_the_second_step, "Aborted", "1.0.0"),
+    Scenario("canary promotion", healthy, "Succeeded", Routing("stable"), "2.0.0"),
+    Scenario("canary rollback", errors_after_the_first_step, "RolledBack", Routing(), "1.0.0"),
+    Scenario("canary abort", aborted_at_the_second_step, "Aborted", Routing(), "1.0.0"),
+    Scenario("blue-green promotion", healthy, "Succeeded", Routing("green"), "2.0.0", BLUE_GREEN),
+    Scenario(
+        "blue-green rollback",
+        errors_after_the_first_step,
+        "RolledBack",
+        Routing(),
+        "1.0.0",
+        BLUE_GREEN,
+    ),
+    Scenario(
+        "blue-green abort", aborted_at_the_second_step, "Aborted", Routing(), "1.0.0", BLUE_GREEN
+    ),
 ]
 
 
@@ -97,7 +120,7 @@ def saves_of(scenario: Scenario, tmp_path: Path) -> int:
     rig = make_rig(tmp_path)
     counting = KillingStore(tmp_path / "state", kill_at=0, after_write=True)
     rig[0].target.state = counting
-    rig[0].start(SPEC, "2.0.0", {})
+    rig[0].start(scenario.spec, "2.0.0", {})
     assert drive(rig, rig[0], scenario.stage) == scenario.final_phase
     return counting.saves
 
@@ -116,7 +139,7 @@ def test_a_controller_killed_at_any_save_resumes_to_the_same_end(
             controller.target.state = KillingStore(where / "state", kill_at, after_write)
 
             def start_and_drive(rig: Rig = rig) -> None:
-                rig[0].start(SPEC, "2.0.0", {})
+                rig[0].start(scenario.spec, "2.0.0", {})
                 drive(rig, rig[0], scenario.stage)
 
             with pytest.raises(Killed):
@@ -131,6 +154,6 @@ def test_a_controller_killed_at_any_save_resumes_to_the_same_end(
                 assert workloads.tracks["stable"].version == "1.0.0", case
                 continue
             assert drive(rig, successor, scenario.stage) == scenario.final_phase, case
-            assert router.routing == Routing(), case
-            assert "canary" not in workloads.tracks, case
-            assert workloads.tracks["stable"].version == scenario.stable_version, case
+            assert router.routing == scenario.serving, case
+            assert set(workloads.tracks) == {scenario.serving.active}, case
+            assert workloads.tracks[scenario.serving.active].version == scenario.serving_version

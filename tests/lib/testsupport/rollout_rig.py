@@ -6,6 +6,7 @@ routing, workloads and metrics are small in-memory stand-ins so that each decisi
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class Router:
         self.routing = Routing()
         self.history: list[Routing] = []
         self.fail_with: Exception | None = None
+        self.baseline: dict[str, float | None] = {"error_rate": 0.0, "p95_seconds": 0.05}
         self.canary_replicas_seen: list[int] = []
         self.workloads: Workloads | None = None
 
@@ -58,6 +60,8 @@ class Workloads:
         self.tracks: dict[Track, TrackSpec] = {"stable": TrackSpec("stable", "1.0.0", 2)}
         self.crashed = False
         self.stable_not_ready_yet = False
+        self.smoke_ok = True
+        self.preview_loads: list[tuple[Track, float]] = []
 
     def apply(self, spec: TrackSpec) -> None:
         self.tracks[spec.track] = spec
@@ -72,14 +76,18 @@ class Workloads:
             raise RetryableError("stable replica 1 is not ready yet")
 
     def ready(self, track: Track) -> bool:
-        return track in self.tracks and not (track == "canary" and self.crashed)
+        return track in self.tracks and not (track != "stable" and self.crashed)
 
     def get(self, track: Track) -> TrackSpec | None:
         return self.tracks.get(track)
 
 
 class Metrics:
-    """Healthy numbers by default; `canary` overrides a query's value (None = no data)."""
+    """Healthy numbers by default; `canary` overrides the candidate's values (None = no data).
+
+    The candidate is version 2.0.0 on any track (canary, or a blue-green colour); the baseline
+    is a track without a version (stable, or the serving colour), answering `baseline`.
+    """
 
     def __init__(self, spec: RolloutSpec) -> None:
         self.window = spec.analysis.rate_window
@@ -91,18 +99,18 @@ class Metrics:
             "cpu_cores": 0.1,
         }
         self.fail_with: Exception | None = None
+        self.baseline: dict[str, float | None] = {"error_rate": 0.0, "p95_seconds": 0.05}
 
     def query(self, expression: str) -> float | None:
         if self.fail_with is not None:
             raise self.fail_with
-        for track, version in (("canary", "2.0.0"), ("stable", None)):
-            for name, query in build_queries(track, version, self.window).items():
-                if query == expression:
-                    return (
-                        self.canary[name]
-                        if track == "canary"
-                        else {"error_rate": 0.0, "p95_seconds": 0.05}.get(name)
-                    )
+        found = re.search(r"\[(\d+)s\]", expression)  # whatever window the spec asks for
+        window = timedelta(seconds=int(found.group(1))) if found else self.window
+        for track in ("canary", "blue", "green", "stable"):
+            for version in ("2.0.0", None):
+                for name, query in build_queries(track, version, window).items():
+                    if query == expression:
+                        return self.canary[name] if version else self.baseline.get(name)
         raise AssertionError(f"unexpected query {expression}")
 
 
@@ -147,8 +155,9 @@ def make_rig(tmp_path: Path) -> Rig:
         metrics=metrics,
         state=FileStateStore(tmp_path / "state"),
         smoke=lambda track, version, timeout: [
-            SmokeResult(f"test {n}", True, "ok") for n in range(5)
+            SmokeResult(f"test {n}", workloads.smoke_ok, "ok") for n in range(5)
         ],
+        preview_load=lambda track, seconds: workloads.preview_loads.append((track, seconds)),
         notifier=notifier.configure,
         incidents=lambda notifications: JsonlIncidents(incidents),
         metrics_dir=tmp_path / "metrics",

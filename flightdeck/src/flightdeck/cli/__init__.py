@@ -32,6 +32,7 @@ def version() -> None:
 platform.register(app)
 app.add_typer(backup.app, name="backup")
 app.add_typer(rollout.make_app("canary"), name="canary")
+app.add_typer(rollout.make_app("bluegreen"), name="bluegreen")
 app.command()(demo.demo)
 
 

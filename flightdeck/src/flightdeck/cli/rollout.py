@@ -27,7 +27,13 @@ from flightdeck.core.validation import check_version, parse_env_assignments
 from flightdeck.engines import rollout_target
 from flightdeck.rollout.controller import Controller, utc_now
 from flightdeck.rollout.record import RolloutRecord
-from flightdeck.rollout.spec import CanaryStrategy, RolloutSpec, format_duration, load_rollout_spec
+from flightdeck.rollout.spec import (
+    BlueGreenStrategy,
+    CanaryStrategy,
+    RolloutSpec,
+    format_duration,
+    load_rollout_spec,
+)
 from flightdeck.state import LockedError
 
 HELP = {
@@ -65,6 +71,23 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
                     f"{in_step} of {format_duration(steps[record.step].hold)}, "
                     f"passing windows {record.step_passes}, "
                     f"inconclusive streak {record.inconclusive_streak}"
+                )
+            )
+    if isinstance(strategy, BlueGreenStrategy) and not record.finished:
+        where = (
+            f"{record.candidate_track} serves {record.version}; {record.baseline_track} stands by"
+            if record.switched_at
+            else f"{record.baseline_track} serves {record.baseline_version}; "
+            f"{record.candidate_track} has {record.version} on the preview route"
+        )
+        lines.append(Text(where))
+        if record.phase == "Monitoring" and record.switched_at:
+            elapsed = f"{(now - record.switched_at).total_seconds():.0f}s"
+            lines.append(
+                Text(
+                    f"monitor: {elapsed} of {format_duration(strategy.monitor)}, "
+                    f"clean windows {record.step_passes}, before the switch: "
+                    f"{record.baseline_figures}"
                 )
             )
     if record.last_analysis:

@@ -15,6 +15,10 @@ from flightdeck.core.validation import check_version, parse_env_assignments
 
 Track = Literal["stable", "canary", "blue", "green"]
 TRACKS: tuple[Track, ...] = ("stable", "canary", "blue", "green")
+ServingTrack = Literal["stable", "blue", "green"]
+"""A track that can serve users: stable, or a blue-green colour (never the canary)."""
+Colour = Literal["blue", "green"]
+COLOURS: tuple[Colour, ...] = ("blue", "green")
 
 
 @dataclass(frozen=True)

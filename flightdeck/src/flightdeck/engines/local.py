@@ -8,9 +8,11 @@ TrafficRouter, the supervisord Workloads, the file StateStore, Prometheus as Met
 from __future__ import annotations
 
 import ssl
+import time
 from pathlib import Path
 
 from flightdeck.core.errors import ConfigError
+from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.tracks import Track, TrackSpec
 from flightdeck.engines import engines
 from flightdeck.local.backup import write_backup_env
@@ -70,19 +72,21 @@ class LocalPlatform(PlatformComponents):
         if "database" in checks:
             with step("database (FerretDB)"):
                 self.wait("database", checks["database"])
-        with step(f"backend stable track ({self.config.backend.replicas} replicas)"):
-            # The stable version is the config's only at first: after a promotion, the running
-            # version is the stable one, and `up` must not roll it back.
-            running = self.workloads.get("stable")
+        # The serving track is `stable` at first, a blue-green colour after a blue-green rollout;
+        # its version is the config's only at first: after a promotion the running version is
+        # the serving one, and `up` must not roll it back.
+        serving = self.router.current().active
+        with step(f"backend {serving} track ({self.config.backend.replicas} replicas)"):
+            running = self.workloads.get(serving)
             self.workloads.apply(
                 TrackSpec(
-                    "stable",
+                    serving,
                     running.version if running else self.config.backend.version,
                     self.config.backend.replicas,
                     running.env if running else {},
                 )
             )
-            self.workloads.wait_ready("stable", self.config.ready_timeout_seconds)
+            self.workloads.wait_ready(serving, self.config.ready_timeout_seconds)
         install_frontend(self.run_dir, find_frontend())
         with step("nginx ingress"):
             generation = self.router.write(self.router.current())
@@ -107,6 +111,10 @@ class LocalPlatform(PlatformComponents):
                 self.wait("backup-scheduler", checks["backup-scheduler"])
 
 
+PREVIEW_LOAD_RATE = 20.0
+"""Requests per second on the preview route during a pre-switch analysis."""
+
+
 @engines.register("local")
 def local_target(config_path: Path | None) -> Target:
     """A rollout on the local platform (which must be up)."""
@@ -117,22 +125,34 @@ def local_target(config_path: Path | None) -> Target:
             f"the local platform is not up (no {run_dir.state / 'tracks.json'}): run `make up`"
         )
     verify = ssl.create_default_context(cafile=str(run_dir.tls / "ca.crt"))
-    routes: dict[Track, dict[str, str]] = {"canary": {config.canary.header: "always"}}
+    router = LocalNginxRouter(context)
+
+    def route(track: Track) -> tuple[str, dict[str, str]]:
+        """Where a track answers apart from user traffic: the canary header, or the preview."""
+        if track == "canary":
+            return f"https://localhost:{config.ports.https}", {config.canary.header: "always"}
+        if track == router.current().preview:
+            return f"https://localhost:{config.ports.preview}", {}
+        raise ConfigError(f"the local ingress has no route to the {track} track now")
 
     def smoke(track: Track, version: str, timeout: float) -> list[SmokeResult]:
-        if track not in routes:
-            raise ConfigError(f"the local ingress has no route to smoke-test track {track!r}")
+        base_url, headers = route(track)
         return run_smoke_tests(
-            f"https://localhost:{config.ports.https}",
+            base_url,
             verify,
             version,
             track=track,
             timeout=timeout,
-            headers={**routes[track], SMOKE_TOKEN_HEADER: smoke_token(context)},
+            headers={**headers, SMOKE_TOKEN_HEADER: smoke_token(context)},
         )
 
+    def preview_load(track: Track, seconds: float) -> None:
+        base_url, headers = route(track)
+        with LoadGenerator(base_url, verify, rate=PREVIEW_LOAD_RATE, headers=headers):
+            time.sleep(seconds)
+
     return Target(
-        router=LocalNginxRouter(context),
+        router=router,
         workloads=SupervisorWorkloads(context),
         metrics=PrometheusProvider(f"http://127.0.0.1:{config.ports.prometheus}"),
         state=FileStateStore(run_dir.state / "rollouts"),
@@ -140,4 +160,5 @@ def local_target(config_path: Path | None) -> Target:
         notifier=notifier_for,
         incidents=lambda notifications: incident_sink_for(notifications, run_dir.incidents),
         metrics_dir=run_dir.metrics,
+        preview_load=preview_load,
     )

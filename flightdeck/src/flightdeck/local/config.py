@@ -51,6 +51,8 @@ class Ports(Strict):
     receiver: Port = 9095
     mongodb: Port = 27017
     azurite: Port = 10000
+    preview: Port = 8444
+    """The preview route of blue-green rollouts (the colour being checked), loopback only."""
 
 
 class Backend(Strict):

@@ -22,7 +22,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +97,14 @@ _templates = jinja2.Environment(
 
 @dataclass(frozen=True)
 class IngressRouting:
-    """What nginx routes, by pool: stable always, a canary pool while one is active."""
+    """What nginx routes, by track: the serving track's endpoints always, a canary pool while
+    one is active, and a colour on the preview port while one is checked."""
 
-    stable: Sequence[str]
-    canary: Sequence[str] = ()
+    active: str
+    endpoints: Mapping[str, Sequence[str]]
     canary_active: bool = False
     canary_weight: int = 0
+    preview: str | None = None
 
 
 def smoke_token(context: LocalContext) -> str:
@@ -122,12 +124,16 @@ def render_nginx_conf(
 ) -> str:
     """The whole nginx.conf for the platform's ingress."""
     config, run_dir = context.config, context.run_dir
-    if not routing.stable:
-        raise PermanentError("cannot route: the stable track has no replicas")
-    canary_active = routing.canary_active and bool(routing.canary)
-    pools = [("stable", list(routing.stable))]
+    if not routing.endpoints.get(routing.active):
+        raise PermanentError(f"cannot route: the serving track {routing.active} has no replicas")
+    canary_active = routing.canary_active and bool(routing.endpoints.get("canary"))
+    pools = [(routing.active, list(routing.endpoints[routing.active]))]
     if canary_active:
-        pools.append(("canary", list(routing.canary)))
+        pools.append(("canary", list(routing.endpoints["canary"])))
+    if routing.preview is not None:
+        if not routing.endpoints.get(routing.preview):
+            raise PermanentError(f"cannot preview: the {routing.preview} track has no replicas")
+        pools.append((routing.preview, list(routing.endpoints[routing.preview])))
     tls = TlsFiles(run_dir.tls)
     https = config.ports.https
     try:
@@ -144,6 +150,9 @@ def render_nginx_conf(
             tls_cert=tls.server_cert,
             tls_key=tls.server_key,
             client_max_body_size=config.backend.max_upload_bytes + 1024 * 1024,
+            active=routing.active,
+            preview=routing.preview,
+            preview_port=config.ports.preview,
             canary_active=canary_active,
             canary_active_json="true" if canary_active else "false",
             canary_weight=routing.canary_weight,

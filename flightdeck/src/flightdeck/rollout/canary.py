@@ -3,9 +3,11 @@
 Initializing -> SmokeTesting -> Progressing(step, weight) -> Promoting -> Succeeded, or
 -> RollingBack -> RolledBack (Aborted when a person asked for it); Paused waits for `resume`.
 
-A decision to roll back and the weight going to 0 happen in the same tick. Promotion never puts
-all the traffic on a single canary replica: the canary is first scaled to stable's replica count
-and waited for, then takes 100% while stable is replaced, then traffic goes back to stable.
+The canary is compared with the track that serves users (the record's baseline: `stable`, or
+the live colour after a blue-green rollout), called "stable" in messages. A decision to roll back
+and the weight going to 0 happen in the same tick. Promotion never puts all the traffic on a
+single canary replica: the canary is first scaled to the serving track's replica count and
+waited for, then takes 100% while the serving track is replaced, then traffic goes back to it.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class CanaryStrategy:
         except FlightdeckError as exc:
             self.controller.roll_back(record, f"the canary did not become ready: {exc}")
             return True
-        self.target.router.apply(Routing(canary_active=True, canary_weight=0))
+        self.target.router.apply(Routing(record.baseline_track, canary_active=True))
         self.controller.transition(
             record, "SmokeTesting", "canary ready; its pool takes no weighted traffic"
         )
@@ -116,7 +118,7 @@ class CanaryStrategy:
                 self.target.metrics,
                 spec.analysis,
                 candidate=Series("canary", record.version),
-                baseline=Series("stable"),
+                baseline=Series(record.baseline_track),
             )
             record.last_analysis_at = now
             record.add_analysis(
@@ -175,17 +177,17 @@ class CanaryStrategy:
             workloads.wait_ready("canary", timeouts.candidate_ready.total_seconds())
             self._advance(record, "route-to-canary", f"canary scaled to {replicas} replicas")
         elif stage == "route-to-canary":
-            router.apply(Routing(canary_active=True, canary_weight=100))
+            router.apply(Routing(record.baseline_track, canary_active=True, canary_weight=100))
             record.weight = 100
             self._advance(record, "replace-stable", "100% of traffic on the canary")
         elif stage == "replace-stable":
-            workloads.apply(
-                TrackSpec("stable", record.version, record.baseline_replicas, record.env)
-            )
-            workloads.wait_ready("stable", timeouts.baseline_ready.total_seconds())
+            serving = record.baseline_track
+            replaced = TrackSpec(serving, record.version, record.baseline_replicas, record.env)
+            workloads.apply(replaced)
+            workloads.wait_ready(serving, timeouts.baseline_ready.total_seconds())
             self._advance(record, "route-to-stable", f"stable now runs {record.version}")
         elif stage == "route-to-stable":
-            router.apply(Routing())
+            router.apply(Routing(record.baseline_track))
             record.weight = 0
             self._advance(record, "remove-canary", "traffic back on stable")
         else:
@@ -200,7 +202,7 @@ class CanaryStrategy:
     def _rolling_back(self, record: RolloutRecord) -> bool:
         """Weight to 0 first, then remove the canary, then check that stable is healthy."""
         controller = self.controller
-        self.target.router.apply(Routing())
+        self.target.router.apply(Routing(record.baseline_track))
         record.weight = 0
         controller.event(record, "weight 0: every request goes to stable")
         controller.save(record)
@@ -208,7 +210,7 @@ class CanaryStrategy:
         stable_ok = True
         try:
             self.target.workloads.wait_ready(
-                "stable", record.spec.timeouts.baseline_ready.total_seconds()
+                record.baseline_track, record.spec.timeouts.baseline_ready.total_seconds()
             )
         except FlightdeckError as exc:
             stable_ok = False
@@ -241,7 +243,9 @@ class CanaryStrategy:
     def _begin_step(self, record: RolloutRecord, index: int) -> None:
         steps = record.spec.canary.steps
         weight = steps[index].weight
-        self.target.router.apply(Routing(canary_active=True, canary_weight=weight))
+        self.target.router.apply(
+            Routing(record.baseline_track, canary_active=True, canary_weight=weight)
+        )
         now = self.controller.clock()
         record.step, record.weight = index, weight
         record.step_started_at = record.last_analysis_at = now

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flightdeck.core.errors import ConfigError, FlightdeckError, PermanentError, RetryableError
-from flightdeck.core.tracks import Track
+from flightdeck.core.tracks import ServingTrack, Track
 from flightdeck.notify import Incident
 from flightdeck.rollout.exporter import write_rollout_metrics
 from flightdeck.rollout.record import Phase, RolloutRecord
@@ -29,7 +29,13 @@ from flightdeck.rollout.strategy import REQUESTS, Strategy, strategies
 from flightdeck.rollout.target import Target
 
 Clock = Callable[[], datetime]
-CANDIDATE_TRACK: dict[str, Track] = {"canary": "canary", "bluegreen": "green"}
+
+
+def candidate_track(strategy: str, serving: ServingTrack) -> Track:
+    """Where a new version runs: the canary track, or the colour that does not serve now."""
+    if strategy == "canary":
+        return "canary"
+    return "blue" if serving == "green" else "green"
 
 
 def utc_now() -> datetime:
@@ -38,7 +44,7 @@ def utc_now() -> datetime:
 
 def _strategy_modules() -> None:
     """Importing the strategies registers them."""
-    from flightdeck.rollout import canary  # noqa: F401
+    from flightdeck.rollout import bluegreen, canary  # noqa: F401
 
 
 class Controller:
@@ -62,21 +68,22 @@ class Controller:
                     f"rollout {spec.name!r} is already {existing.phase} (version "
                     f"{existing.version}); abort it or wait for it to finish"
                 )
-            baseline = self.target.workloads.get("stable")
+            serving = self.target.router.current().active
+            baseline = self.target.workloads.get(serving)
             if baseline is None:
                 raise PermanentError(
-                    "there is no stable track to compare with: is the platform up?"
+                    f"the serving track ({serving}) is not running: is the platform up?"
                 )
             if baseline.version == version:
-                raise ConfigError(f"--version {version} is already the stable version")
+                raise ConfigError(f"--version {version} is already the serving version")
             self.target.state.take_requests(spec.name)  # stale requests of an earlier rollout
             record = RolloutRecord(
                 name=spec.name,
                 version=version,
                 env=env,
                 spec=spec,
-                candidate_track=CANDIDATE_TRACK[spec.strategy.type],
-                baseline_track="stable",
+                candidate_track=candidate_track(spec.strategy.type, serving),
+                baseline_track=serving,
                 baseline_version=baseline.version,
                 baseline_replicas=baseline.replicas,
                 started_at=self.clock(),
@@ -84,7 +91,8 @@ class Controller:
             )
             self.event(
                 record,
-                f"{spec.strategy.type} rollout of {version} started (stable is {baseline.version})",
+                f"{spec.strategy.type} rollout of {version} started "
+                f"({serving} serves {baseline.version})",
             )
             self.save(record)
             return record
@@ -170,6 +178,7 @@ class Controller:
 
     def transition(self, record: RolloutRecord, phase: Phase, message: str = "") -> None:
         record.phase = phase
+        record.phase_entered_at = self.clock()
         self.event(record, message or phase)
 
     def event(self, record: RolloutRecord, message: str) -> None:

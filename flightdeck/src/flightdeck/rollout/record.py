@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from flightdeck.core.tracks import Track
+from flightdeck.core.tracks import ServingTrack, Track
 from flightdeck.core.validation import EnvKey, EnvValue, Name, Version
 from flightdeck.rollout.spec import RolloutSpec
 
@@ -22,6 +22,8 @@ Phase = Literal[
     "Progressing",
     "Paused",
     "Promoting",
+    "Monitoring",
+    "Finalising",
     "Succeeded",
     "RollingBack",
     "RolledBack",
@@ -59,7 +61,8 @@ class RolloutRecord(BaseModel):
     env: dict[EnvKey, EnvValue] = Field(default_factory=dict)
     spec: RolloutSpec
     candidate_track: Track = "canary"
-    baseline_track: Track = "stable"
+    baseline_track: ServingTrack = "stable"
+    """The track that served users when the rollout started (stable, or a colour)."""
     baseline_version: Version
     baseline_replicas: int
     phase: Phase = "Initializing"
@@ -75,6 +78,12 @@ class RolloutRecord(BaseModel):
     abort_requested: bool = False
     rollbacks_before: int = 0
     reason: str | None = None
+    phase_entered_at: datetime | None = None
+    resume_phase: Phase | None = None
+    """Where `resume` goes back to from Paused (blue-green: pre-switch analysis or monitor)."""
+    baseline_figures: dict[str, float | None] | None = None
+    """Blue-green: the serving track's error rate and P95 measured just before the switch."""
+    switched_at: datetime | None = None
     analyses: list[AnalysisRun] = Field(default_factory=list)
     analyses_dropped: int = 0
     events: list[Event] = Field(default_factory=list)

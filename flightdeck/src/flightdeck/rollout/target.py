@@ -16,6 +16,8 @@ from flightdeck.workloads import Workloads
 
 SmokeTests = Callable[[Track, str, float], list[SmokeResult]]
 """Run the smoke tests against (track, version) with a per-request timeout in seconds."""
+PreviewLoad = Callable[[Track, float], None]
+"""Send steady requests to a colour on the preview route for so many seconds (blocking)."""
 
 
 @dataclass
@@ -29,3 +31,5 @@ class Target:
     """People are told through the notifications of the rollout's own (stored) spec."""
     incidents: Callable[[Notifications], IncidentSink]
     metrics_dir: Path | None = None
+    preview_load: PreviewLoad | None = None
+    """How the engine puts load on a colour in preview (for a pre-switch analysis)."""

@@ -15,19 +15,17 @@ their factories take `(api, chart fullname, canary header)`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from flightdeck.core.registry import Registry
-
-ServingTrack = Literal["stable", "blue", "green"]
-Colour = Literal["blue", "green"]
+from flightdeck.core.tracks import Colour, ServingTrack
 
 
 @dataclass(frozen=True)
 class Routing:
+    active: ServingTrack = "stable"
     canary_active: bool = False
     canary_weight: int = 0
-    active: ServingTrack = "stable"
     preview: Colour | None = None
 
     def __post_init__(self) -> None:

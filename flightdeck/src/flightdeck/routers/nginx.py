@@ -1,12 +1,14 @@
 """The local TrafficRouter: the platform's nginx ingress (flightdeck.local.ingress).
 
-The split follows ingress-nginx exactly: header (`always`/`never`, anything else falls through),
-then cookie (`always`/`never`), then the weight, decided per request. The weight uses
-`split_clients` on `$request_id` (random per request, like ingress-nginx's per-request draw).
+The serving track (`Routing.active`: stable, or a blue-green colour) takes the users' requests.
+A canary pool may take a share with ingress-nginx's rules: header (`always`/`never`, anything else
+falls through), then cookie, then the weight, decided per request (`split_clients` on
+`$request_id`, like ingress-nginx's per-request draw). A colour in preview answers only on the
+preview port. A switch of the serving track is one graceful reload: new connections reach the
+new track while old workers finish their requests on the old one.
 
 The routing is kept in `state/routing.json` with its generation number; `apply()` returns when a
-fresh connection to nginx sees the new generation, i.e. when the new workers serve the new
-routing while the old ones finish their requests.
+fresh connection to nginx sees the new generation.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ class LocalNginxRouter:
         if not self.state_path.exists():
             return Routing()
         data = json.loads(self.state_path.read_text())
-        return Routing(canary_active=data["canary_active"], canary_weight=data["canary_weight"])
+        return Routing(
+            active=data.get("active", "stable"),
+            canary_active=data["canary_active"],
+            canary_weight=data["canary_weight"],
+            preview=data.get("preview"),
+        )
 
     def _generation(self) -> int:
         if not self.state_path.exists():
@@ -44,20 +51,32 @@ class LocalNginxRouter:
 
         A configuration that nginx rejects is never installed: the previous one stays.
         """
-        tracks = self.context.tracks.load()
-        stable = tracks["stable"].endpoints if "stable" in tracks else []
-        canary = tracks["canary"].endpoints if "canary" in tracks else []
-        if routing.canary_active and not canary:
-            raise PermanentError("cannot route to the canary: the canary track is not running")
+        endpoints: dict[str, list[str]] = {
+            track: state.endpoints for track, state in self.context.tracks.load().items()
+        }
+        needed: list[str] = [routing.active]
+        needed += ["canary"] if routing.canary_active else []
+        needed += [routing.preview] if routing.preview is not None else []
+        for track in needed:
+            if not endpoints.get(track):
+                raise PermanentError(f"cannot route to the {track} track: it is not running")
         generation = self._generation() + 1
         self.ingress.install(
-            IngressRouting(stable, canary, routing.canary_active, routing.canary_weight),
+            IngressRouting(
+                routing.active,
+                endpoints,
+                routing.canary_active,
+                routing.canary_weight,
+                routing.preview,
+            ),
             generation,
         )
         state = {
             "generation": generation,
+            "active": routing.active,
             "canary_active": routing.canary_active,
             "canary_weight": routing.canary_weight,
+            "preview": routing.preview,
         }
         write_atomically(self.state_path, json.dumps(state) + "\n")
         return generation
