@@ -205,8 +205,9 @@ def test_smoke_tests_under_a_busy_rate_limiter_pass(limited: LocalPlatform) -> N
                 f"https://localhost:{limited.config.ports.https}",
                 trust_platform_ca(limited),
                 "7.0.0",
+                track="canary",
                 timeout=10,
-                extra_headers={SMOKE_TOKEN_HEADER: smoke_token(limited.context)},
+                headers={"X-Canary": "always", SMOKE_TOKEN_HEADER: smoke_token(limited.context)},
             )
     finally:
         limited.router.apply(Routing())

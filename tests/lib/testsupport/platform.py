@@ -29,6 +29,7 @@ def write_platform_config(directory: Path, **overrides: Any) -> Path:
                 "receiver",
                 "mongodb",
                 "azurite",
+                "preview",
             )
         },
         "monitoring": {"scrape_interval_seconds": 1, "evaluation_interval_seconds": 1},

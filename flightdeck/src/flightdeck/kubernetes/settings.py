@@ -28,9 +28,14 @@ class KubernetesSettings(BaseSettings):
     namespace: str = Field(pattern=NAME)
     release: str = Field(pattern=NAME)
     fullname: str | None = Field(None, pattern=NAME)
-    router: Literal["ingress-nginx", "gateway-api"] = "ingress-nginx"
+    router: Literal["ingress-nginx", "gateway-api", "bluegreen-service"] = "ingress-nginx"
     prometheus_url: PlainText = Field(pattern=r"^https?://")
     ingress_url: PlainText = Field(pattern=r"^https?://")
+    preview_url: PlainText | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="where the colour in preview answers (the chart's preview Service)",
+    )
     ingress_ca_file: Path | None = None
     canary_header: str = Field("X-Canary", pattern=r"^[A-Za-z0-9-]{1,64}$")
     lease_seconds: int = Field(30, ge=3, le=3600)
