@@ -93,7 +93,7 @@ class LocalPlatform(PlatformComponents):
             self.supervisor.write_group(NGINX_GROUP, [programs[NGINX_GROUP]])
             self.supervisor.update()
             if self.supervisor.process(NGINX_GROUP, NGINX_GROUP) is not None:
-                self.supervisor.signal(NGINX_GROUP, NGINX_GROUP, "HUP")
+                self.ingress.reload(generation)
             self.wait(
                 NGINX_GROUP, lambda: (self.ingress.served_generation() == generation, "reload")
             )

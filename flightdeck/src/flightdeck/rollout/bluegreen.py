@@ -27,6 +27,7 @@ from flightdeck.core.tracks import COLOURS, Colour, TrackSpec
 from flightdeck.rollout.analysis import Figures, Series, Verdict, analyse, measure
 from flightdeck.rollout.record import AnalysisRun, Phase, RolloutRecord
 from flightdeck.rollout.spec import BlueGreenStrategy as BlueGreenSpec
+from flightdeck.rollout.spec import format_duration
 from flightdeck.rollout.strategy import PhaseHandler, Request, strategies
 from flightdeck.routers import Routing
 
@@ -169,7 +170,7 @@ class BlueGreenStrategy:
             self.controller.transition(record, "Promoting", message)
         else:
             wait = (
-                f"; switching anyway after {spec.auto_promotion_seconds}"
+                f"; switching anyway after {format_duration(spec.auto_promotion_seconds)}"
                 if spec.auto_promotion_seconds
                 else ""
             )
@@ -207,7 +208,8 @@ class BlueGreenStrategy:
             record,
             "Monitoring",
             f"switched: every request goes to {colour} ({record.version}); "
-            f"{record.baseline_track} stays up for the {self._spec(record).monitor} monitor",
+            f"{record.baseline_track} stays up for the "
+            f"{format_duration(self._spec(record).monitor)} monitor",
         )
         return True
 

@@ -1,5 +1,6 @@
-"""A rollout report: one self-contained HTML page with charts of canary vs stable over time and
-every decision with its reason. Charts are inline SVG, so the page needs nothing from the network.
+"""A rollout report: one self-contained HTML page with charts of the new version against the one
+that served (canary vs stable, or the new colour vs the old one before and after the switch) over
+time, and every decision with its reason. Charts are inline SVG: the page needs no network.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from flightdeck.rollout.analysis import build_queries
 from flightdeck.rollout.record import RolloutRecord
 
 WIDTH, HEIGHT, PAD = 760, 220, 48
-COLOURS = {"canary": "#d9480f", "stable": "#1c7ed6"}
+COLOURS = {"canary": "#d9480f", "stable": "#1c7ed6", "blue": "#1c7ed6", "green": "#2b8a3e"}
+SAMPLED_TRACKS = ("stable", "canary", "blue", "green")
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Sample:
 
 
 class MetricsSampler(BackgroundThread):
-    """Samples canary and stable error rate and P95 from Prometheus every `interval` seconds."""
+    """Samples every track's error rate and P95 from Prometheus every `interval` seconds."""
 
     def __init__(self, provider: MetricsProvider, window_seconds: float, interval: float = 1.0):
         super().__init__()
@@ -37,7 +39,7 @@ class MetricsSampler(BackgroundThread):
         window = timedelta(seconds=window_seconds)
         self._queries = {
             f"{track}_{name}": query
-            for track in ("canary", "stable")
+            for track in SAMPLED_TRACKS
             for name, query in build_queries(track, None, window).items()
             if name in ("error_rate", "p95_seconds")
         }
@@ -57,9 +59,17 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
+MARKED = ("step ", "analysis failed", "the monitor failed", "the preview analysis failed",
+          "switched")  # fmt: skip
+
+
 def _mark_label(message: str, phase: str) -> str:
     if message.startswith("step "):
         return message.split(": ")[1].split("%")[0] + "%"
+    if message.startswith("switched back"):
+        return "switch back"
+    if message.startswith("switched"):
+        return "switch"
     return {"RolledBack": "rolled back", "Succeeded": "promoted", "Aborted": "aborted"}.get(
         phase, "decision"
     )
@@ -75,10 +85,11 @@ def _chart(
     end: float,
     limit: float | None,
     marks: Sequence[tuple[float, str]],
+    tracks: tuple[str, str] = ("canary", "stable"),
 ) -> str:
-    """An SVG line chart of canary vs stable for `metric` between start and end."""
+    """An SVG line chart of the two tracks (new, serving) for `metric` between start and end."""
     series: dict[str, list[tuple[float, float]]] = {}
-    for track in ("canary", "stable"):
+    for track in tracks:
         raw = [(s.at, s.values.get(f"{track}_{metric}")) for s in samples if start <= s.at <= end]
         series[track] = [(at, value * scale) for at, value in raw if value is not None]
     data_top = max([v for points in series.values() for _, v in points] or [0.0])
@@ -133,7 +144,7 @@ def _chart(
                 f'<polyline points="{path}" fill="none" stroke="{COLOURS[track]}" '
                 'stroke-width="2"/>'
             )
-    for index, track in enumerate(("canary", "stable")):
+    for index, track in enumerate(tracks):
         lx = WIDTH - PAD - 160 + index * 80
         parts.append(f'<rect x="{lx}" y="10" width="10" height="10" fill="{COLOURS[track]}"/>')
         parts.append(f'<text x="{lx + 14}" y="19" class="tick">{track}</text>')
@@ -145,11 +156,12 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
     start = record.started_at.timestamp()
     end = (record.finished_at or datetime.now(UTC)).timestamp()
     limits = record.spec.analysis.thresholds
+    tracks = (record.candidate_track, record.baseline_track)
     marks: list[tuple[float, str]] = []
     previous = None
     for event in record.events:
         entered = event.phase != previous and event.phase in ("RolledBack", "Succeeded", "Aborted")
-        if entered or event.message.startswith(("step ", "analysis failed")):
+        if entered or event.message.startswith(MARKED):
             marks.append((event.at.timestamp(), _mark_label(event.message, event.phase)))
         previous = event.phase
     decisions = "\n".join(
@@ -178,15 +190,26 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
         end,
         limits.max_error_rate,
         marks,
+        tracks,
     )
     latency_chart = _chart(
-        "P95 latency", samples, "p95_seconds", 1000, "ms", start, end, limits.max_p95_seconds, marks
+        "P95 latency",
+        samples,
+        "p95_seconds",
+        1000,
+        "ms",
+        start,
+        end,
+        limits.max_p95_seconds,
+        marks,
+        tracks,
     )
     return f"""
 <section>
-<h2>{html.escape(record.baseline_version)} &rarr; {html.escape(record.version)}
-  <span class="{record.phase}">{html.escape(outcome)}</span></h2>
-<p>Environment of the canary: <code>{html.escape(str(record.env or "none"))}</code>;
+<h2>{record.spec.strategy.type}: {html.escape(record.baseline_version)} &rarr;
+  {html.escape(record.version)} <span class="{record.phase}">{html.escape(outcome)}</span></h2>
+<p>{tracks[0]} (the new version) against {tracks[1]} (the one serving before);
+ environment of the new version: <code>{html.escape(str(record.env or "none"))}</code>;
  duration {end - start:.0f}s.</p>
 {error_chart}
 {latency_chart}
