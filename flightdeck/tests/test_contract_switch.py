@@ -96,7 +96,9 @@ def test_the_service_selectors_and_the_hpa_follow_the_serving_colour(
         service = server.get("Service", f"{FULLNAME}-backend", NAMESPACE)
         preview = server.get("Service", f"{FULLNAME}-backend-preview", NAMESPACE)
         hpa = server.get("HorizontalPodAutoscaler", f"{FULLNAME}-backend", NAMESPACE)
-        assert service is not None and preview is not None and hpa is not None
+        assert service is not None
+        assert preview is not None
+        assert hpa is not None
         assert service["spec"]["selector"]["version"] == "blue"
         assert preview["spec"]["selector"]["version"] == "green"
         assert hpa["spec"]["scaleTargetRef"]["name"] == f"{FULLNAME}-backend-blue"
