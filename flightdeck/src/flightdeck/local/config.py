@@ -105,7 +105,9 @@ class Backup(Strict):
     """Scheduled backups to Azurite (the local blob endpoint) unless a connection string is set."""
 
     enabled: bool = True
-    schedule: str = Field("0 */6 * * *", description="cron expression; every 6 hours (an RPO under 6 hours)")
+    schedule: str = Field(
+        "0 */6 * * *", description="cron expression; every 6 hours (an RPO under 6 hours)"
+    )
     azure_connection_string_env: EnvKey = Field(
         "FLIGHTDECK_BACKUP_AZURE_CONNECTION_STRING",
         description="the variable holding a real Azure connection string (never in this file)",

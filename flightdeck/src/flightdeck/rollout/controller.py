@@ -27,6 +27,7 @@ from flightdeck.rollout.record import Phase, RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.rollout.strategy import REQUESTS, Strategy, strategies
 from flightdeck.rollout.target import Target
+from flightdeck.routers import Routing
 
 Clock = Callable[[], datetime]
 
@@ -207,6 +208,51 @@ class Controller:
             self.event(record, f"incident recorded: {where}")
         except FlightdeckError as exc:
             self.event(record, f"the incident could not be recorded: {exc}")
+
+    def undo(
+        self,
+        record: RolloutRecord,
+        back_to: Routing,
+        routed: str | None,
+        title: str,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        """The end of every rollback: traffic back to the serving track first (and saved), then
+        the new version removed, the serving track verified, people told, an incident opened."""
+        self.target.router.apply(back_to)
+        record.weight = 0
+        if routed:
+            self.event(record, routed)
+        self.save(record)
+        self.target.workloads.remove(record.candidate_track)
+        serving, serving_ok = record.baseline_track, True
+        try:
+            self.target.workloads.wait_ready(
+                serving, record.spec.timeouts.baseline_ready.total_seconds()
+            )
+        except FlightdeckError as exc:
+            serving_ok = False
+            self.event(record, f"{serving} is NOT healthy after the rollback: {exc}")
+        record.finished_at = self.clock()
+        final: Phase = "Aborted" if record.abort_requested else "RolledBack"
+        health = "healthy" if serving_ok else "UNHEALTHY"
+        self.transition(record, final, f"{record.candidate_track} removed; {serving} {health}")
+        title = f"{title} {'aborted' if record.abort_requested else 'rolled back'}"
+        severity = "warning" if record.abort_requested and serving_ok else "critical"
+        self.notify(record, severity, title, record.reason or "")
+        last = record.last_analysis
+        self.open_incident(
+            record,
+            title,
+            severity,
+            {
+                "version": record.version,
+                "stable_version": record.baseline_version,
+                "stable_healthy": serving_ok,
+                **(details or {}),
+                "last_analysis": last.model_dump(mode="json") if last else None,
+            },
+        )
 
     def save(self, record: RolloutRecord) -> None:
         self.target.state.save(record.name, record.model_dump(mode="json"))
