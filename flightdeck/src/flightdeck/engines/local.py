@@ -2,17 +2,19 @@
 
 This is the composition root of the local engine, the only code that knows both the
 infrastructure (`flightdeck.local`) and the provider families that run on it: the nginx
-TrafficRouter, the supervisord Workloads, the file StateStore, Prometheus as MetricsProvider.
+TrafficRouter, the supervisord Workloads, the file StateStore, Prometheus as MetricsProvider,
+and for `flightdeck validate` the supervisord probes of flightdeck.validate.local.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.tracks import Track, TrackSpec
-from flightdeck.engines import engines
+from flightdeck.engines import engines, validation_targets
 from flightdeck.local.backup import write_backup_env
 from flightdeck.local.components import OPTIONAL_COMPONENTS, PlatformComponents, step
 from flightdeck.local.context import LocalContext, load_local_context
@@ -23,9 +25,11 @@ from flightdeck.local.tls import TlsFiles, ensure_certificate
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import incident_sink_for, notifier_for
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
-from flightdeck.rollout.target import Target
+from flightdeck.rollout.target import SmokeTests, Target
 from flightdeck.routers.nginx import LocalNginxRouter
 from flightdeck.state.file import FileStateStore
+from flightdeck.validate import ValidationTarget, serving_routes
+from flightdeck.validate.local import ConfiguredReplicas, SupervisorReplicas
 from flightdeck.workloads.supervisor import SupervisorWorkloads
 
 
@@ -107,17 +111,19 @@ class LocalPlatform(PlatformComponents):
                 self.wait("backup-scheduler", checks["backup-scheduler"])
 
 
-@engines.register("local")
-def local_target(config_path: Path | None) -> Target:
-    """A rollout on the local platform (which must be up)."""
+def _running_platform(config_path: Path | None) -> LocalContext:
+    """The context of a platform that is up; a ConfigError says to run `make up` otherwise."""
     context = load_local_context(config_path)
-    config, run_dir = context.config, context.run_dir
-    if not (run_dir.state / "tracks.json").exists():
-        raise ConfigError(
-            f"the local platform is not up (no {run_dir.state / 'tracks.json'}): run `make up`"
-        )
-    verify = ssl.create_default_context(cafile=str(run_dir.tls / "ca.crt"))
-    routes: dict[Track, dict[str, str]] = {"canary": {config.canary.header: "always"}}
+    tracks = context.run_dir.state / "tracks.json"
+    if not tracks.exists():
+        raise ConfigError(f"the local platform is not up (no {tracks}): run `make up`")
+    return context
+
+
+def _ingress_smoke(context: LocalContext, routes: Mapping[Track, Mapping[str, str]]) -> SmokeTests:
+    """The smoke tests through the local ingress, on the route `routes` gives each track."""
+    config = context.config
+    verify = ssl.create_default_context(cafile=str(context.run_dir.tls / "ca.crt"))
 
     def smoke(track: Track, version: str, timeout: float) -> list[SmokeResult]:
         if track not in routes:
@@ -131,13 +137,40 @@ def local_target(config_path: Path | None) -> Target:
             headers={**routes[track], SMOKE_TOKEN_HEADER: smoke_token(context)},
         )
 
+    return smoke
+
+
+def _prometheus(context: LocalContext) -> PrometheusProvider:
+    return PrometheusProvider(f"http://127.0.0.1:{context.config.ports.prometheus}")
+
+
+@engines.register("local")
+def local_target(config_path: Path | None) -> Target:
+    """A rollout on the local platform (which must be up)."""
+    context = _running_platform(config_path)
+    run_dir = context.run_dir
     return Target(
         router=LocalNginxRouter(context),
         workloads=SupervisorWorkloads(context),
-        metrics=PrometheusProvider(f"http://127.0.0.1:{config.ports.prometheus}"),
+        metrics=_prometheus(context),
         state=FileStateStore(run_dir.state / "rollouts"),
-        smoke=smoke,
+        smoke=_ingress_smoke(context, {"canary": {context.config.canary.header: "always"}}),
         notifier=notifier_for,
         incidents=lambda notifications: incident_sink_for(notifications, run_dir.incidents),
         metrics_dir=run_dir.metrics,
+    )
+
+
+@validation_targets.register("local")
+def local_validation_target(config_path: Path | None) -> ValidationTarget:
+    """`flightdeck validate` on the local platform (which must be up)."""
+    context = _running_platform(config_path)
+    return ValidationTarget(
+        engine="local",
+        router=LocalNginxRouter(context),
+        workloads=SupervisorWorkloads(context),
+        replicas=SupervisorReplicas(context),
+        scaling=ConfiguredReplicas(context),
+        metrics=_prometheus(context),
+        smoke=_ingress_smoke(context, serving_routes(context.config.canary.header)),
     )
