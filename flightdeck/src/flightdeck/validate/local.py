@@ -2,7 +2,8 @@
 
 A replica is healthy when supervisord says RUNNING and its own `/health/ready` answers 200. Its
 restarts are the exits supervisord's log records since the replica was last started on purpose
-(`Supervisor.unplanned_exits`): a crash or a kill that autorestart repaired is still seen.
+(`Supervisor.unplanned_exits`): a crash or a kill that autorestart repaired is still seen. A
+process that never ended since its group was added (supervisord's `stop` time is 0) has none.
 
 Scaling on one machine has no autoscaler: the active track must run the replicas that
 flightdeck.yaml configures (`backend.replicas`), a canary the replicas its rollout started.
@@ -50,7 +51,10 @@ class SupervisorReplicas:
             state = f"{info['statename']}{': ' + info['spawnerr'] if info.get('spawnerr') else ''}"
         url = f"http://127.0.0.1:{replica.port}/health/ready"
         ready, answer = http_ok(url, self.timeout) if running else (False, "not asked")
-        exits = self.context.supervisor.unplanned_exits(replica.name)
+        # `stop` is 0 while the process never ended since supervisord added its group: a replica
+        # replaced on purpose does not inherit the exits of the one before it under that name.
+        ended = info is not None and bool(info.get("stop"))
+        exits = self.context.supervisor.unplanned_exits(replica.name) if ended else []
         last = exits[-1] if exits else None
         return ReplicaHealth(
             name=replica.name,
