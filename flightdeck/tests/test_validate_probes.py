@@ -168,7 +168,7 @@ def test_an_hpa_without_metrics_fails_as_the_controller_reports_it() -> None:
     assert not finding.ok
     assert finding.detail.startswith(
         "ScalingActive is False: FailedGetResourceMetric: the HPA was unable to compute the "
-        "replica count: no metrics; no current metric value (status.currentMetrics is empty)"
+        "replica count: no metrics; no metric has a current value in status.currentMetrics"
     )
 
 

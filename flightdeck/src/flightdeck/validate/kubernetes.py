@@ -150,7 +150,7 @@ def hpa_finding(hpa: Obj) -> Finding:
     values = [value for metric in metrics if (value := _metric_value(metric))]
     wanted = len(spec.get("metrics") or [])
     if not values:
-        problems.append("no current metric value (status.currentMetrics is empty)")
+        problems.append("no metric has a current value in status.currentMetrics")
     elif len(values) < wanted:
         problems.append(f"only {len(values)} of its {wanted} metrics have a current value")
     current = status.get("currentReplicas")
