@@ -61,7 +61,7 @@ def validate_command(
         ),
     ] = format_duration(DEFAULT_RESTART_WINDOW),
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds per request of the probes and smoke tests.")
+        float, typer.Option("--timeout", help="Seconds per request of the smoke tests.")
     ] = 10.0,
     skip: Annotated[
         list[str] | None,

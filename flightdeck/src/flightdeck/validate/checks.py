@@ -31,7 +31,7 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 class ValidationOptions:
     restart_window: timedelta = DEFAULT_RESTART_WINDOW
     timeout: float = 10.0
-    """Seconds per request of the smoke tests and the readiness probes."""
+    """Seconds per request of the smoke tests."""
     skip: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:

@@ -92,7 +92,9 @@ class ConfiguredReplicas:
             )
             detail = f"{wanted} configured ({source}), {running} running"
             if defined != wanted:
-                detail += f", {defined} defined in state/tracks.json (run `flightdeck up`)"
+                detail += f", {defined} defined in state/tracks.json"
+                if track != "canary":
+                    detail += " (the config changed since `flightdeck up`)"
             ok = 0 < wanted == defined == running
             findings.append(Finding(f"track {track}", ok, detail))
         return findings
