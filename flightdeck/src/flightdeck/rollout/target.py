@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flightdeck.core.tracks import Track
+from flightdeck.history import HistoryStore
 from flightdeck.metrics import MetricsProvider
 from flightdeck.notify import IncidentSink, Notifications, Notifier
 from flightdeck.rollout.smoke import SmokeResult
@@ -29,3 +30,5 @@ class Target:
     """People are told through the notifications of the rollout's own (stored) spec."""
     incidents: Callable[[Notifications], IncidentSink]
     metrics_dir: Path | None = None
+    history: HistoryStore | None = None
+    """The delivery history; None: the rollout is not recorded (the KPIs will not see it)."""
