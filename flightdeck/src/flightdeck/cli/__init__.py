@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__
-from flightdeck.cli import backup, demo, platform, rollout
+from flightdeck.cli import backup, demo, kpi, platform, rollout
 from flightdeck.core import terminal
 from flightdeck.core.errors import FlightdeckError
 
@@ -33,6 +33,7 @@ platform.register(app)
 app.add_typer(backup.app, name="backup")
 app.add_typer(rollout.make_app("canary"), name="canary")
 app.command()(demo.demo)
+kpi.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

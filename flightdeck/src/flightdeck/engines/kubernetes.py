@@ -2,22 +2,28 @@
 
 The composition root of the kubernetes engine: the API client and settings
 (`flightdeck.kubernetes`) with the router the settings name (ingress-nginx annotations or a
-Gateway API HTTPRoute), Deployment workloads, a ConfigMap + Lease state store and Prometheus.
-Settings come from FLIGHTDECK_* variables (docs/kubernetes.md).
+Gateway API HTTPRoute), Deployment workloads, a ConfigMap + Lease state store, Prometheus and the
+delivery history (the release's MongoDB, or a JSON-lines file). Settings come from FLIGHTDECK_*
+variables (docs/kubernetes.md).
 """
 
 from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.tracks import Track
 from flightdeck.engines import engines
+from flightdeck.history import HistoryStore, history_store
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import incident_sink_for, notifier_for
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
 from flightdeck.rollout.target import Target
+
+if TYPE_CHECKING:
+    from flightdeck.kubernetes.settings import KubernetesSettings
 
 
 @engines.register("kubernetes")
@@ -50,6 +56,7 @@ def kubernetes_target(config_path: Path | None) -> Target:
         )  # fmt: skip
 
     return Target(
+        history=_history(settings),
         router=routers.create(settings.router, api, fullname, settings.canary_header),
         workloads=DeploymentWorkloads(api, fullname),
         metrics=PrometheusProvider(settings.prometheus_url),
@@ -59,3 +66,19 @@ def kubernetes_target(config_path: Path | None) -> Target:
         incidents=lambda notifications: incident_sink_for(notifications, settings.incidents_file),
         metrics_dir=settings.metrics_dir,
     )
+
+
+def _history(settings: KubernetesSettings) -> HistoryStore:
+    """The delivery history the settings name: the release's MongoDB (included in its backups)
+    unless FLIGHTDECK_HISTORY=jsonl."""
+    if settings.history == "jsonl":
+        return history_store("jsonl", settings.history_file)
+    if settings.history_mongodb_uri is None:
+        raise ConfigError(
+            "--target kubernetes: FLIGHTDECK_HISTORY_MONGODB_URI is not set: the delivery "
+            "history goes to the release's MongoDB (for example "
+            "mongodb://<fullname>-mongodb:27017/), or set FLIGHTDECK_HISTORY=jsonl and "
+            "FLIGHTDECK_HISTORY_FILE for a file"
+        )
+    uri = settings.history_mongodb_uri.get_secret_value()
+    return history_store("mongodb", uri, settings.history_database)
