@@ -126,8 +126,10 @@ class DeliveryRecorder:
         store: HistoryStore | None,
         metrics_dir: Path | None = None,
         final_wait: float = FINAL_WAIT_SECONDS,
-        writer: HistoryWriter | None = None,
+        attempts: int = 3,
+        first_pause: float = 0.5,
     ) -> None:
+        """`attempts` and `first_pause`: the writer's retries of each entry (history/writer.py)."""
         self.store = store
         self.final_wait = final_wait
         self.writer: HistoryWriter | None = None
@@ -135,7 +137,7 @@ class DeliveryRecorder:
             refresh = (
                 (lambda: refresh_delivery_metrics(store, metrics_dir)) if metrics_dir else None
             )
-            self.writer = writer or HistoryWriter(store, after_writes=refresh)
+            self.writer = HistoryWriter(store, attempts, first_pause, after_writes=refresh)
 
     def observe(self, record: RolloutRecord, now: datetime) -> list[str]:
         """Mark the record's transitions and queue its new entries; messages to report."""
