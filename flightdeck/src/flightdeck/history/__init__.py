@@ -51,7 +51,10 @@ TEXT_MAX = 2000
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
+    """In UTC, to the millisecond: what MongoDB keeps, so every store reads back the same time."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 class HistoryEntry(BaseModel):
