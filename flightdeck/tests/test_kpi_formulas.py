@@ -85,7 +85,7 @@ def test_an_empty_history_is_no_data_for_every_kpi_never_zero() -> None:
         assert result.display == "no data"
         assert result.met is None
     assert report.result("change_failure_rate").level == "no data"
-    assert report.result("mttd").level == "not a DORA metric"
+    assert report.result("mttd").level == "n/a (not DORA)"
 
 
 def test_a_window_without_deployments_has_no_rates_but_a_frequency_of_zero() -> None:

@@ -76,9 +76,9 @@ def _history(settings: KubernetesSettings) -> HistoryStore:
     if settings.history_mongodb_uri is None:
         raise ConfigError(
             "--target kubernetes: FLIGHTDECK_HISTORY_MONGODB_URI is not set: the delivery "
-            "history goes to the release's MongoDB (for example "
-            "mongodb://<fullname>-mongodb:27017/), or set FLIGHTDECK_HISTORY=jsonl and "
-            "FLIGHTDECK_HISTORY_FILE for a file"
+            "history goes to the release's MongoDB (a mongodb:// URI with the chart's "
+            "credentials), or set FLIGHTDECK_HISTORY=jsonl and FLIGHTDECK_HISTORY_FILE for a "
+            "file (docs/kubernetes.md)"
         )
     uri = settings.history_mongodb_uri.get_secret_value()
     return history_store("mongodb", uri, settings.history_database)

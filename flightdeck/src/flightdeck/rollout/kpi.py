@@ -105,7 +105,7 @@ KPIS: tuple[Kpi, ...] = (
     Kpi("deployment_frequency_per_day", "Deployment frequency (per day)", "per_day",
         "count / days", "1.4-2.9 per day", lambda v: v >= 10 / 7, _frequency_level),
     Kpi("lead_time", "Lead time for changes (median)", "seconds", "median",
-        "< 1 day (DORA elite; the architecture sets none)", lambda v: v < DAY, _lead_time_level),
+        "< 1 day (DORA elite)", lambda v: v < DAY, _lead_time_level),
     Kpi("change_failure_rate", "Change failure rate", "ratio", "failed / changes",
         "< 1%", lambda v: v < 0.01, _failure_rate_level),
     Kpi("mttd", "MTTD, time to detect (mean)", "seconds", "mean", "< 5 min", lambda v: v < 300),
@@ -179,7 +179,7 @@ class KpiResult:
     @property
     def level(self) -> str:
         if self.kpi.dora is None:
-            return "not a DORA metric"
+            return "n/a (not DORA)"
         return "no data" if self.value is None else self.kpi.dora(self.value)
 
     @property
