@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from flightdeck.core.errors import RetryableError
+from flightdeck.core.errors import ConfigError, RetryableError
 from flightdeck.history import (
     HistoryEntry,
     alert_entries,
@@ -357,3 +358,42 @@ def test_windows(text: str, expected: datetime) -> None:
 def test_bad_windows_are_refused_with_the_reason(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_window(text, T0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"version": "1.0 ; rm"}, "pipeline run: version: String should match pattern"),
+        ({"commit": "HEAD~1"}, "pipeline run: commit: String should match pattern"),
+        ({"run_id": "run 7\n"}, "pipeline run id 'run 7\\n'"),
+        ({"finished_at": at(-1)}, "finished_at is before started_at"),
+        ({"reason": "x" * 3000}, "pipeline run: reason: Value should have at most 2000"),
+    ],
+)
+def test_the_pipeline_api_refuses_bad_input_naming_the_field(
+    tmp_path: Path, fields: dict[str, Any], message: str
+) -> None:
+    run = {
+        "run_id": "run-7",
+        "version": "1.0.0",
+        "started_at": at(0),
+        "finished_at": at(10),
+        "outcome": "succeeded",
+    } | fields
+    store = JsonlHistoryStore(tmp_path / "history.jsonl")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        record_pipeline_run(store, **run)
+    assert store.read() == []  # nothing half-written
+
+
+def test_a_malformed_alert_payload_is_skipped_not_raised() -> None:
+    payload: dict[str, Any] = {
+        "alerts": [
+            "not an alert",
+            {"labels": "nope", "startsAt": "yesterday"},
+            {"labels": {"alertname": "bad\nname", "severity": "critical"}, "startsAt": 5},
+        ]
+    }
+    entries = alert_entries(payload, at(0))
+    assert [e.started_at for e in entries] == [at(0)]  # only the one with usable fields
+    assert alert_entries({"alerts": "x"}, at(0)) == []

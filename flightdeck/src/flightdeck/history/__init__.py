@@ -20,11 +20,13 @@ must never fail because of the history (the rollout controller, the receiver) wr
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from flightdeck.core.config import describe_validation_error
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.registry import Registry
 from flightdeck.core.validation import PlainText, Version
@@ -123,11 +125,30 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
+def _entry(what: str, **fields: Any) -> HistoryEntry:
+    """An entry from a caller's input (the pipeline's, a person's): bad input is a ConfigError
+    that names the field, never a half-checked entry."""
+    try:
+        return HistoryEntry(**fields)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(what, exc)) from None
+
+
+def _check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(RUN_ID_PATTERN, value):
+        raise ConfigError(
+            f"{what} {value!r}: 1 to 200 letters, digits and . _ : @ -, starting with a letter "
+            "or digit"
+        )
+    return value
+
+
 def change_entry(
     version: str, commit: str, committed_at: datetime, source: str = "git"
 ) -> HistoryEntry:
     """Which commit a version was built from, and when that commit was made (for lead time)."""
-    return HistoryEntry(
+    return _entry(
+        "change",
         id=f"change:{version}:{commit}",
         kind="change",
         at=committed_at,
@@ -154,9 +175,11 @@ def pipeline_run_entry(
 
     `stages` maps each stage to its result (passed, failed, skipped); `reason` says why it failed.
     """
+    _check_id(run_id, "pipeline run id")
     if finished_at < started_at:
-        raise ConfigError(f"pipeline run {run_id}: finished_at is before started_at")
-    return HistoryEntry(
+        raise ConfigError(f"pipeline run {run_id!r}: finished_at is before started_at")
+    return _entry(
+        "pipeline run",
         id=f"pipeline:{run_id}",
         kind="pipeline.run",
         at=started_at,
@@ -190,12 +213,14 @@ def incident_entry(
     change that was live when it started (docs/kpis.md). A later fact (it was resolved) is a new
     entry with the same `incident_id` and the resolution time; the latest one counts.
     """
+    _check_id(incident_id, "incident id")
     if detected_at is not None and detected_at < started_at:
         raise ConfigError(f"incident {incident_id}: detected before it started")
     if resolved_at is not None and resolved_at < started_at:
         raise ConfigError(f"incident {incident_id}: resolved before it started")
     suffix = f":resolved:{_stamp(resolved_at)}" if resolved_at else ""
-    return HistoryEntry(
+    return _entry(
+        "incident",
         id=f"incident:{incident_id}{suffix}",
         kind="incident",
         at=started_at,
