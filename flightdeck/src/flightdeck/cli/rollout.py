@@ -24,6 +24,7 @@ from flightdeck.cli.kpi import record_commit
 from flightdeck.cli.options import ConfigOption, JsonOption, NameOption, SpecOption, TargetOption
 from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError
+from flightdeck.core.git import check_commit
 from flightdeck.core.validation import check_version, parse_env_assignments
 from flightdeck.engines import rollout_target
 from flightdeck.rollout.controller import Controller, utc_now
@@ -173,6 +174,8 @@ def make_app(strategy: str) -> typer.Typer:
     ) -> None:
         """Start a rollout of VERSION and drive it to promotion or rollback."""
         check_version(version)
+        if commit is not None:
+            check_commit(commit)
         rollout = spec_for_strategy(strategy, spec)
         env = parse_env_assignments(sets or [])
         controller = _controller(target, config)
