@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import httpx
 
 from flightdeck.engines.local import LocalPlatform, local_history
+from testsupport.waiting import wait_until as wait_for
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ def test_a_killed_backend_fires_an_alert_that_reaches_the_receiver(
     # The receiver also records it in the delivery history (the "first alert" of MTTD).
     fingerprint = received[0]["fingerprint"]
     history = local_history(platform.context)
-    [entry] = wait_until(
+    [entry] = wait_for(
         lambda: [e for e in history.read() if e.details.get("fingerprint") == fingerprint],
         timeout=30,
         what="the alert in the delivery history",
