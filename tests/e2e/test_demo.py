@@ -65,7 +65,8 @@ def test_the_demo_promotes_the_good_version_and_rolls_back_the_bad_one(
     )
     assert kpi.returncode == 0, kpi.stderr
     figures = json.loads(kpi.stdout)
-    assert [d["version"] for d in figures["deployments"]] == [good.group(1)]
+    deployed = [d["version"] for d in figures["deployments"]]
+    assert deployed == [good.group(1)], (figures["deployments"], result.stderr[-3000:])
     assert [f["change"] for f in figures["failures"]] == [bad.group(1)]
     assert figures["counts"]["production_changes"] == 2
     kpis = {entry["key"]: entry for entry in figures["kpis"]}
