@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__
-from flightdeck.cli import backup, demo, platform, rollout
+from flightdeck.cli import backup, demo, metrics, platform, rollout
 from flightdeck.core import terminal
 from flightdeck.core.errors import FlightdeckError
 
@@ -32,6 +32,7 @@ def version() -> None:
 platform.register(app)
 app.add_typer(backup.app, name="backup")
 app.add_typer(rollout.make_app("canary"), name="canary")
+app.add_typer(metrics.app, name="metrics")
 app.command()(demo.demo)
 
 

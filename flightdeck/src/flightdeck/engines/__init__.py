@@ -12,16 +12,30 @@ from pathlib import Path
 
 from flightdeck.core.registry import Registry
 from flightdeck.rollout.target import Target
+from flightdeck.state import StateStore
 
 engines: Registry[Target] = Registry("engine")
 """Factories `(config_path) -> Target`; `config_path` is the local platform's config file."""
 
+rollout_states: Registry[StateStore] = Registry("engine")
+"""Factories `(config_path) -> StateStore`: only where an engine keeps its rollout records, for
+commands that read them without driving a rollout (`metrics serve`)."""
+
 TargetFactory = Callable[[Path | None], Target]
+
+
+def _register_engines() -> None:
+    # Importing the composition roots registers them; kubernetes imports its client lazily.
+    from flightdeck.engines import kubernetes, local  # noqa: F401
 
 
 def rollout_target(engine: str, config_path: Path | None) -> Target:
     """The rollout Target of `engine`; an unknown engine is a ConfigError naming the known ones."""
-    # Importing the composition roots registers them; kubernetes imports its client lazily.
-    from flightdeck.engines import kubernetes, local  # noqa: F401
-
+    _register_engines()
     return engines.create(engine, config_path)
+
+
+def rollout_state(engine: str, config_path: Path | None) -> StateStore:
+    """Where `engine` keeps its rollout records."""
+    _register_engines()
+    return rollout_states.create(engine, config_path)

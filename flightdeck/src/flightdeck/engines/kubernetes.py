@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.tracks import Track
-from flightdeck.engines import engines
+from flightdeck.engines import engines, rollout_states
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import incident_sink_for, notifier_for
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
 from flightdeck.rollout.target import Target
+from flightdeck.state import StateStore
+
+if TYPE_CHECKING:
+    from flightdeck.kubernetes.api import KubeApi
+    from flightdeck.kubernetes.settings import ClusterSettings
 
 
 @engines.register("kubernetes")
@@ -28,7 +34,6 @@ def kubernetes_target(config_path: Path | None) -> Target:
     from flightdeck.kubernetes.api import KubeApi
     from flightdeck.kubernetes.settings import connect, load_kubernetes_settings
     from flightdeck.routers import gateway_api, ingress_nginx, routers  # noqa: F401 (registers)
-    from flightdeck.state.configmap import ConfigMapStateStore
     from flightdeck.workloads.deployments import DeploymentWorkloads
 
     settings = load_kubernetes_settings()
@@ -53,9 +58,25 @@ def kubernetes_target(config_path: Path | None) -> Target:
         router=routers.create(settings.router, api, fullname, settings.canary_header),
         workloads=DeploymentWorkloads(api, fullname),
         metrics=PrometheusProvider(settings.prometheus_url),
-        state=ConfigMapStateStore(api, f"{fullname}-rollout-", settings.lease_seconds),
+        state=_state_store(api, settings),
         smoke=smoke,
         notifier=notifier_for,
         incidents=lambda notifications: incident_sink_for(notifications, settings.incidents_file),
         metrics_dir=settings.metrics_dir,
     )
+
+
+@rollout_states.register("kubernetes")
+def kubernetes_rollout_state(config_path: Path | None) -> StateStore:
+    """The rollouts' ConfigMaps of the release the FLIGHTDECK_* variables name."""
+    from flightdeck.kubernetes.api import KubeApi
+    from flightdeck.kubernetes.settings import connect, load_cluster_settings
+
+    settings = load_cluster_settings("--target kubernetes")
+    return _state_store(KubeApi(connect(settings.kube_context), settings.namespace), settings)
+
+
+def _state_store(api: KubeApi, settings: ClusterSettings) -> StateStore:
+    from flightdeck.state.configmap import ConfigMapStateStore
+
+    return ConfigMapStateStore(api, settings.rollout_prefix, settings.lease_seconds)

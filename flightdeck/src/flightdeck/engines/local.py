@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.tracks import Track, TrackSpec
-from flightdeck.engines import engines
+from flightdeck.engines import engines, rollout_states
 from flightdeck.local.backup import write_backup_env
 from flightdeck.local.components import OPTIONAL_COMPONENTS, PlatformComponents, step
 from flightdeck.local.context import LocalContext, load_local_context
@@ -25,6 +25,7 @@ from flightdeck.notify import incident_sink_for, notifier_for
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
 from flightdeck.rollout.target import Target
 from flightdeck.routers.nginx import LocalNginxRouter
+from flightdeck.state import StateStore
 from flightdeck.state.file import FileStateStore
 from flightdeck.workloads.supervisor import SupervisorWorkloads
 
@@ -141,3 +142,9 @@ def local_target(config_path: Path | None) -> Target:
         incidents=lambda notifications: incident_sink_for(notifications, run_dir.incidents),
         metrics_dir=run_dir.metrics,
     )
+
+
+@rollout_states.register("local")
+def local_rollout_state(config_path: Path | None) -> StateStore:
+    """The rollout records of the local platform (in its run directory)."""
+    return FileStateStore(load_local_context(config_path).run_dir.state / "rollouts")
