@@ -2,17 +2,20 @@
 
 The records come from real rollouts on the controller rig (testsupport/rollout_rig.py) in a file
 state store, the backup metrics from the backup code's own writer; what is served is checked
-by promtool, Prometheus's own parser and linter.
+by promtool, Prometheus's own parser and linter, and scraped by a real Prometheus that
+evaluates the repository's backup alert rules.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,10 +23,13 @@ from flightdeck.backup import metrics as backup_metrics
 from flightdeck.metrics.endpoint import MetricsEndpoint
 from flightdeck.rollout.exporter import RolloutRecordsCollector
 from flightdeck.state.file import FileStateStore
+from testsupport import REPO_ROOT
 from testsupport.ports import free_port, wait_for_port
 from testsupport.processes import stop_process
+from testsupport.prometheus import Prometheus
 from testsupport.rollout_rig import SPEC, Rig, make_rig, run_for
 from testsupport.tools import required_tool
+from testsupport.waiting import wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -175,7 +181,60 @@ def test_the_command_serves_over_http(tmp_path: Path) -> None:
         assert busy.returncode == 2, busy.stderr
         assert f"--port {port}: cannot listen: Address already in use" in busy.stderr
     finally:
-        stop_process(process)  # type: ignore[arg-type]
+        stop_process(process)
+
+
+@pytest.mark.integration
+def test_backup_metrics_reach_prometheus_and_the_backup_alerts(tmp_path: Path) -> None:
+    """A real Prometheus with the repository's backup rules scrapes the endpoint (job
+    "flightdeck"): with backup.prom served, BackupMissing's "no metrics" rule has nothing to
+    fire on, and a failed verify fires BackupVerifyFailed."""
+    backups = tmp_path / "metrics"
+    backup_metrics.update(backups, last_success_timestamp_seconds=time.time())
+    backup_metrics.record_verify(backups, ok=False)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flightdeck", "metrics", "serve", "--no-rollouts",
+         "--dir", str(backups), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(REPO_ROOT / "monitoring/prometheus/rules/backup.yaml")],
+        "scrape_configs": [
+            {"job_name": "flightdeck", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    prometheus = Prometheus(tmp_path / "prometheus", config=tmp_path / "prometheus.yml")
+    required_tool("prometheus")
+    try:
+        wait_for_port(port)
+        prometheus.start()
+
+        def query(expression: str) -> list[dict[str, object]]:
+            answer = httpx.get(
+                f"{prometheus.url}/api/v1/query", params={"query": expression}, timeout=5
+            ).json()
+            result: list[dict[str, object]] = answer["data"]["result"]
+            return result
+
+        def firing() -> set[str]:
+            alerts = httpx.get(f"{prometheus.url}/api/v1/alerts", timeout=5).json()
+            return {
+                alert["labels"]["alertname"]
+                for alert in alerts["data"]["alerts"]
+                if alert["state"] == "firing"
+            }
+
+        wait_until(lambda: "BackupVerifyFailed" in firing(), timeout=30, what="BackupVerifyFailed")
+        assert query('flightdeck_backup_last_verify_success{job="flightdeck"}')
+        assert query("absent(flightdeck_backup_last_success_timestamp_seconds)") == []
+        assert "BackupMissing" not in firing()
+    finally:
+        prometheus.stop()
+        stop_process(process)
 
 
 @pytest.mark.parametrize(
