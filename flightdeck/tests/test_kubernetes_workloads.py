@@ -141,7 +141,7 @@ def test_wait_ready_times_out_with_the_reason(
     release: Release, workloads: DeploymentWorkloads
 ) -> None:
     unschedulable(release, CANARY)
-    workloads.apply(TrackSpec("canary", "0.3.0", 1))
+    workloads.apply(TrackSpec("canary", "0.3.1-pending", 1))
     with pytest.raises(RetryableError, match=r"not rolled out after 3s: .*0 of 1 updated"):
         workloads.wait_ready("canary", 3)
     assert workloads.ready("canary") is False
@@ -149,7 +149,10 @@ def test_wait_ready_times_out_with_the_reason(
 
 def test_a_progress_deadline_is_permanent(release: Release, workloads: DeploymentWorkloads) -> None:
     unschedulable(release, CANARY, progress_deadline=1)
-    workloads.apply(TrackSpec("canary", "0.3.0", 1))
+    # A version no earlier test used: a ReplicaSet of an earlier template scaled up again from
+    # 0 is a "scaling event" to the Deployment controller, which then keeps the completed
+    # rollout's Progressing condition and never times out (as `kubectl rollout status` sees).
+    workloads.apply(TrackSpec("canary", "0.3.2-deadline", 1))
     # The Deployment controller itself declares the deadline exceeded.
     with pytest.raises(PermanentError, match=r"progress deadline.*has timed out progressing"):
         workloads.wait_ready("canary", 60)

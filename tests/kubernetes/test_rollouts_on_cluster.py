@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +152,8 @@ CANARY = Strategy(
     promoted=canary_promoted,
     rolled_back=canary_rolled_back,
 )
-CANARY_GATEWAY = Strategy(
-    name="canary-gateway-api",
-    command="canary",
-    scenario="gateway-api",
-    router="gateway-api",
-    candidate_track="canary",
-    spec={**TIMINGS, "strategy": CANARY_STEPS},
-    promoted=canary_promoted,
-    rolled_back=canary_rolled_back,
+CANARY_GATEWAY = replace(
+    CANARY, name="canary-gateway-api", scenario="gateway-api", router="gateway-api"
 )
 PROMOTED = [CANARY, CANARY_GATEWAY]
 ROLLED_BACK = [CANARY]
