@@ -259,7 +259,9 @@ class ChartCluster:
         try:
             yield Release(self, name, namespace, self.manifest(name, namespace))
         finally:
-            self.helm_ok(namespace, "uninstall", name, "-n", namespace, "--wait")
+            # Without --wait: nothing it owns is shared, so nothing has to be gone before the
+            # next test (waiting for the pods and volumes to go takes up to half a minute).
+            self.helm_ok(namespace, "uninstall", name, "-n", namespace)
 
     def kubeconfig_for(self, namespace: str, service_account: str) -> Path:
         """A kubeconfig that authenticates as a ServiceAccount (a token from the TokenRequest
