@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from flightdeck.backup import metrics as backup_metrics
+from flightdeck.cli import main
 from flightdeck.metrics.endpoint import MetricsEndpoint
 from flightdeck.rollout.exporter import RolloutRecordsCollector
 from flightdeck.state.file import FileStateStore
@@ -31,7 +32,7 @@ from testsupport.rollout_rig import SPEC, Rig, make_rig, run_for
 from testsupport.tools import required_tool
 from testsupport.waiting import wait_until
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 
 
 def exposition(endpoint: MetricsEndpoint) -> str:
@@ -77,6 +78,7 @@ def two_rollouts(rig: Rig) -> None:
     assert controller.tick("api").phase == "Progressing"
 
 
+@pytest.mark.unit
 def test_records_are_served_as_the_controller_writes_them(rig: Rig, tmp_path: Path) -> None:
     two_rollouts(rig)
     clock = rig[5]
@@ -108,6 +110,7 @@ def test_records_are_served_as_the_controller_writes_them(rig: Rig, tmp_path: Pa
     assert found[("flightdeck_metrics_source_up", frozenset({("source", "rollouts")}))] == 1
 
 
+@pytest.mark.unit
 def test_files_and_records_are_merged_and_a_broken_source_is_left_out(
     rig: Rig, tmp_path: Path
 ) -> None:
@@ -140,6 +143,7 @@ def test_files_and_records_are_merged_and_a_broken_source_is_left_out(
     }
 
 
+@pytest.mark.unit
 def test_an_unreadable_store_is_reported_and_the_files_are_still_served(tmp_path: Path) -> None:
     backups = tmp_path / "backups-metrics"
     backup_metrics.record_verify(backups, ok=False)
@@ -155,7 +159,6 @@ def test_an_unreadable_store_is_reported_and_the_files_are_still_served(tmp_path
     assert found[("flightdeck_metrics_source_up", frozenset({("source", "rollouts")}))] == 0
 
 
-@pytest.mark.integration
 def test_the_command_serves_over_http(tmp_path: Path) -> None:
     backups = tmp_path / "metrics"
     backup_metrics.record_verify(backups, ok=True)
@@ -184,7 +187,6 @@ def test_the_command_serves_over_http(tmp_path: Path) -> None:
         stop_process(process)
 
 
-@pytest.mark.integration
 def test_backup_metrics_reach_prometheus_and_the_backup_alerts(tmp_path: Path) -> None:
     """A real Prometheus with the repository's backup rules scrapes the endpoint (job
     "flightdeck"): with backup.prom served, BackupMissing's "no metrics" rule has nothing to
@@ -237,6 +239,7 @@ def test_backup_metrics_reach_prometheus_and_the_backup_alerts(tmp_path: Path) -
         stop_process(process)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -245,12 +248,10 @@ def test_backup_metrics_reach_prometheus_and_the_backup_alerts(tmp_path: Path) -
         (["--dir", "/etc/hostname"], "is a file"),
     ],
 )
-def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "flightdeck", "metrics", "serve", "--no-rollouts", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2, result.stderr
-    assert message in " ".join(result.stderr.split())
+def test_bad_options_are_usage_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as ended:
+        main(["metrics", "serve", "--no-rollouts", *args])
+    assert ended.value.code == 2
+    assert message in " ".join(capsys.readouterr().err.split())
