@@ -8,6 +8,7 @@ evaluates the repository's backup alert rules.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -21,10 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flightdeck.backup import metrics as backup_metrics
 from flightdeck.cli import main
+from flightdeck.core.errors import ConfigError
+from flightdeck.engines import rollout_state
 from flightdeck.metrics.endpoint import MetricsEndpoint
 from flightdeck.rollout.exporter import RolloutRecordsCollector
 from flightdeck.state.file import FileStateStore
 from testsupport import REPO_ROOT
+from testsupport.platform import write_platform_config
 from testsupport.ports import free_port, wait_for_port
 from testsupport.processes import stop_process
 from testsupport.prometheus import Prometheus
@@ -237,6 +241,27 @@ def test_backup_metrics_reach_prometheus_and_the_backup_alerts(tmp_path: Path) -
     finally:
         prometheus.stop()
         stop_process(process)
+
+
+@pytest.mark.unit
+def test_each_engine_says_where_its_records_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_platform_config(tmp_path)
+    local = rollout_state("local", config)
+    assert isinstance(local, FileStateStore)
+    assert local.directory == tmp_path / "run" / "state" / "rollouts"
+    with pytest.raises(ConfigError, match=r"unknown engine 'cloud' \(known: kubernetes, local\)"):
+        rollout_state("cloud", None)
+    for name in list(os.environ):
+        if name.startswith("FLIGHTDECK_"):
+            monkeypatch.delenv(name)
+    # The records need only where the release is, none of the rollout settings.
+    with pytest.raises(ConfigError) as missing:
+        rollout_state("kubernetes", None)
+    assert str(missing.value) == (
+        "--target kubernetes: FLIGHTDECK_NAMESPACE: is not set; FLIGHTDECK_RELEASE: is not set"
+    )
 
 
 @pytest.mark.unit
