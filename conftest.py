@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from flightdeck.engines.local import LocalPlatform
+from testsupport.chartcluster import ChartCluster, install_crds
 from testsupport.ferretdb import FerretDB
 from testsupport.kubecluster import KubeCluster
 from testsupport.platform import platform_from_file, write_platform_config
@@ -67,6 +68,15 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def chart_cluster(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> ChartCluster:
+    """The test control plane with the CRDs of the chart's optional objects installed."""
+    install_crds(kube_cluster)
+    return ChartCluster(kube_cluster, tmp_path_factory.mktemp("helm-home"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__
-from flightdeck.cli import backup, demo, kpi, platform, rollout, validate
+from flightdeck.cli import backup, demo, kpi, metrics, platform, rollout, validate
 from flightdeck.core import terminal
 from flightdeck.core.errors import FlightdeckError
 
@@ -33,6 +33,7 @@ platform.register(app)
 app.add_typer(backup.app, name="backup")
 app.add_typer(rollout.make_app("canary"), name="canary")
 app.add_typer(rollout.make_app("bluegreen"), name="bluegreen")
+app.add_typer(metrics.app, name="metrics")
 app.command()(demo.demo)
 validate.register(app)
 kpi.register(app)
