@@ -16,9 +16,10 @@ TIERS = ("unit", "integration", "e2e")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test belongs to exactly one tier: its closest tier marker (a function's overrides
-    its module's); tests under tests/e2e/ are e2e unless marked otherwise. A test without a tier
-    stops the run, so `make test-fast` (-m unit) can never silently miss one."""
+    """Every test belongs to a tier: its closest tier marker (a function's overrides its
+    module's); tests under tests/e2e/ are e2e unless marked otherwise. A test without a tier
+    stops the run. `make test-fast` selects "unit and not integration and not e2e", so a unit
+    module's integration test stays out of it."""
     unmarked = []
     for item in items:
         tier = next((mark.name for mark in item.iter_markers() if mark.name in TIERS), None)

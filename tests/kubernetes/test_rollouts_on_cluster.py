@@ -10,7 +10,9 @@ runs here). Then `python -m flightdeck <strategy> start --target kubernetes` run
 flightdeck ServiceAccount, with FLIGHTDECK_* settings and a kubeconfig, to its end.
 
 A strategy is a `Strategy` row: how the chart is installed, the spec, and what "promoted" and
-"rolled back" mean on the cluster. Blue-green is added as one more row.
+"rolled back" mean on the cluster: a canary with ingress-nginx and with Gateway API, and
+blue-green on the chart's blue-green mode (the Services' selectors switched; the smoke tests'
+preview URL is the real backend started as the new colour).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Strategy:
     scenario: str  # ci/<scenario>-values.yaml
     router: str  # FLIGHTDECK_ROUTER
     candidate_track: str  # the track the new version runs as before it is promoted
+    serving: str  # the Deployment (after the fullname) that serves when the test starts
     spec: dict[str, Any]
     promoted: Check  # (rollout, the record) on the cluster after a promotion
     rolled_back: Check  # (rollout, the record) after a rollback
@@ -148,6 +151,7 @@ CANARY = Strategy(
     scenario="canary",
     router="ingress-nginx",
     candidate_track="canary",
+    serving="backend",
     spec={**TIMINGS, "strategy": CANARY_STEPS},
     promoted=canary_promoted,
     rolled_back=canary_rolled_back,
@@ -155,8 +159,57 @@ CANARY = Strategy(
 CANARY_GATEWAY = replace(
     CANARY, name="canary-gateway-api", scenario="gateway-api", router="gateway-api"
 )
-PROMOTED = [CANARY, CANARY_GATEWAY]
-ROLLED_BACK = [CANARY]
+
+
+def colours(rollout: ClusterRollout) -> tuple[str, str, dict[str, Any]]:
+    """(serving colour, preview colour, the HPA) as the live objects say."""
+    release = rollout.release
+    service = release.live("Service", f"{release.fullname}-backend")
+    preview = release.live("Service", f"{release.fullname}-backend-preview")
+    hpa = release.live("HorizontalPodAutoscaler", f"{release.fullname}-backend")
+    return service["spec"]["selector"]["version"], preview["spec"]["selector"]["version"], hpa
+
+
+def bluegreen_promoted(rollout: ClusterRollout, record: dict[str, Any]) -> None:
+    release, version = rollout.release, record["version"]
+    serving, preview, hpa = colours(rollout)
+    assert (serving, preview) == ("blue", "green")  # ci/blue-green-values.yaml starts on green
+    assert hpa["spec"]["scaleTargetRef"]["name"] == f"{release.fullname}-backend-blue"
+    blue = release.live("Deployment", f"{release.fullname}-backend-blue")
+    assert rolled_out(blue), blue["status"]
+    assert version_of(blue) == (version, version, version)
+    assert release.live("Deployment", f"{release.fullname}-backend-green")["spec"]["replicas"] == 0
+    assert all(run["result"] == "pass" for run in record["analyses"]), record["analyses"]
+    assert record["baseline_figures"]["error_rate"] is not None  # green measured before
+
+
+def bluegreen_rolled_back(rollout: ClusterRollout, record: dict[str, Any]) -> None:
+    release = rollout.release
+    serving, _, hpa = colours(rollout)
+    assert serving == "green"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == f"{release.fullname}-backend-green"
+    green = release.live("Deployment", f"{release.fullname}-backend-green")
+    assert version_of(green) == (rollout.stable_version,) * 3
+    assert rolled_out(green)
+    assert release.live("Deployment", f"{release.fullname}-backend-blue")["spec"]["replicas"] == 0
+    assert any(e["message"].startswith("switched back") for e in record["events"])
+    failed = record["analyses"][-1]
+    assert failed["result"] == "fail", record["analyses"]
+
+
+BLUE_GREEN = Strategy(
+    name="bluegreen-service",
+    command="bluegreen",
+    scenario="blue-green",
+    router="bluegreen-service",
+    candidate_track="blue",
+    serving="backend-green",
+    spec={**TIMINGS, "strategy": {"type": "bluegreen", "monitor": "6s"}},
+    promoted=bluegreen_promoted,
+    rolled_back=bluegreen_rolled_back,
+)
+PROMOTED = [CANARY, CANARY_GATEWAY, BLUE_GREEN]
+ROLLED_BACK = [CANARY, BLUE_GREEN]
 
 
 # -- the bench ---------------------------------------------------------------------------------
@@ -219,13 +272,17 @@ class ClusterRollout:
         """`flightdeck <strategy> start --target kubernetes` to its end; (result, record)."""
         spec = self.directory / f"rollout-{version}.yaml"
         spec.write_text(yaml.safe_dump(self.strategy.spec))
+        smoke_url = self.smoke_backend(version)
         env = {
             **self.cluster_env(self.release.flightdeck_account),
             "FLIGHTDECK_ROUTER": self.strategy.router,
             "FLIGHTDECK_PROMETHEUS_URL": self.prometheus.url,
-            "FLIGHTDECK_INGRESS_URL": self.smoke_backend(version),
+            "FLIGHTDECK_INGRESS_URL": smoke_url,
+            "FLIGHTDECK_PREVIEW_URL": smoke_url,
             "FLIGHTDECK_INCIDENTS_FILE": str(self.incidents),
             "FLIGHTDECK_LEASE_SECONDS": "15",
+            "FLIGHTDECK_HISTORY": "jsonl",
+            "FLIGHTDECK_HISTORY_FILE": str(self.directory / "history.jsonl"),
         }
         result = subprocess.run(
             [sys.executable, "-m", "flightdeck", self.strategy.command, "start",
@@ -285,8 +342,8 @@ def cluster_rollout(
         try:
             prometheus.start()
             rollout.serve_flightdeck_metrics(metrics_port)
-            stable = release.live("Deployment", f"{release.fullname}-backend")
-            rollout.stable_version = version_of(stable)[0]
+            serving = release.live("Deployment", f"{release.fullname}-{strategy.serving}")
+            rollout.stable_version = version_of(serving)[0]
             yield rollout
         finally:
             rollout.stop()
@@ -324,7 +381,7 @@ def test_a_failing_version_is_rolled_back(cluster_rollout: ClusterRollout) -> No
     assert "error_rate" in (record["reason"] or ""), record["reason"]
     rollout.strategy.rolled_back(rollout, record)
     (incident,) = rollout.incidents.read_text().splitlines()
-    assert "Rollout of 0.6.0 rolled back" in incident
+    assert "ollout of 0.6.0 rolled back" in incident
     wait_until(lambda: phase_metric(rollout, "RolledBack") == 1, timeout=30, what="RolledBack")
     rollbacks = rollout.query(
         'flightdeck_rollout_rollbacks_total{job="flightdeck",rollout="backend"}'
