@@ -10,7 +10,7 @@ from flightdeck.engines.local import LocalPlatform
 from testsupport.chartcluster import ChartCluster, install_crds
 from testsupport.ferretdb import FerretDB
 from testsupport.kubecluster import KubeCluster
-from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.platform import running_platform
 
 TIERS = ("unit", "integration", "e2e")
 
@@ -95,16 +95,9 @@ def _isolated_from_a_running_platform() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     """One local platform shared by the tests of a session (it takes seconds to start)."""
-    directory = tmp_path_factory.mktemp("platform")
     # A high rate limit: the routing tests send thousands of requests from one address.
-    config = write_platform_config(
-        directory, rate_limit={"requests_per_second": 5000, "burst": 5000}
-    )
-    started = platform_from_file(config)
-    try:
-        started.up()
-    except BaseException:
-        started.down()  # keep the logs in the temporary directory for the failure report
-        raise
-    yield started
-    started.down(purge=True)
+    with running_platform(
+        tmp_path_factory.mktemp("platform"),
+        rate_limit={"requests_per_second": 5000, "burst": 5000},
+    ) as started:
+        yield started
