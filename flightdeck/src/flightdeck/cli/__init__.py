@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from flightdeck import __version__
@@ -21,6 +23,18 @@ app = typer.Typer(
 @app.callback()
 def root() -> None:
     """Progressive delivery, backups and a local platform for one web application."""
+    quiet_request_logs()
+
+
+def quiet_request_logs() -> None:
+    """Keep the HTTP clients' one-line-per-request INFO logs out of a command's output.
+
+    A command's stdout is its result (a JSON document under --json). httpx logs every request
+    at INFO, so wherever the process's logging was set up to print INFO on stdout (an embedding
+    program, a test run), those lines would land inside that result. Warnings still show.
+    """
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command()
