@@ -13,6 +13,7 @@ local ingress takes a per-platform secret token, see flightdeck.local.ingress).
 
 from __future__ import annotations
 
+import random
 import ssl
 import time
 import uuid
@@ -36,6 +37,10 @@ def _expect(condition: bool, message: str) -> None:
 class RateLimitRetries(httpx.BaseTransport):
     """Sends a request again when the ingress answers 429, after the `Retry-After` it asks for.
 
+    Each wait is the `Retry-After` plus up to half of it again, at random. Without the jitter a
+    client retrying every second exactly stays in step with a limiter refilling its bucket
+    several times a second against other clients sending at a steady rate: it meets the same
+    moment of the cycle (the bucket just taken) on every try, and all of its tries fail.
     Gives up (returning the 429) once the next wait would pass `budget` seconds in all.
     """
 
@@ -49,7 +54,8 @@ class RateLimitRetries(httpx.BaseTransport):
             response = self.inner.handle_request(request)
             if response.status_code != 429:
                 return response
-            wait = _retry_after(response.headers.get("retry-after"))
+            asked = _retry_after(response.headers.get("retry-after"))
+            wait = asked + random.uniform(0, asked / 2)  # noqa: S311 (jitter, not a secret)
             if time.monotonic() + wait > deadline:
                 return response
             response.close()
