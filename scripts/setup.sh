@@ -12,8 +12,9 @@ mkdir -p "$STAMPS" "$ROOT/bin"
 UV_VERSION="0.13.9"
 # Debian packages: real servers for the local platform and its tests.
 # chromium: the browser of the frontend's browser tests (Playwright drives it; nothing downloads one);
-# libnss3-tools: certutil, which makes that browser trust the platform's CA.
-APT_PACKAGES=(nginx-light prometheus prometheus-alertmanager openssl ca-certificates curl chromium libnss3-tools)
+# libnss3-tools: certutil, which makes that browser trust the platform's CA;
+# shellcheck: actionlint checks the shell of the workflows' `run:` steps with it.
+APT_PACKAGES=(nginx-light prometheus prometheus-alertmanager openssl ca-certificates curl chromium libnss3-tools shellcheck)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # stamp NAME FILE...: true when the inputs changed since the last successful step NAME.
@@ -88,9 +89,11 @@ sync_chart_tools() {
 
 # Go-built tools: every line of tools/binaries.txt is "NAME PACKAGE [MODULE_DIR]", built from the
 # module in MODULE_DIR (default tools/; versions pinned in its go.mod and go.sum) into bin/NAME.
-# Helm has its own module (tools/helm) because its k8s.io graph conflicts with FerretDB's.
+# Helm has its own module (tools/helm) because its k8s.io graph conflicts with FerretDB's;
+# actionlint (the workflows' linter) has its own (tools/actionlint) to keep its graph small.
 build_go_tools() {
-  local inputs=(tools/go.mod tools/go.sum tools/helm/go.mod tools/helm/go.sum tools/binaries.txt)
+  local inputs=(tools/go.mod tools/go.sum tools/helm/go.mod tools/helm/go.sum
+    tools/actionlint/go.mod tools/actionlint/go.sum tools/binaries.txt)
   mapfile -t sources < <(find tools -name '*.go' | sort)
   local missing=0 name pkg dir
   while read -r name pkg dir; do
