@@ -1,0 +1,240 @@
+"""The local engine's pipeline: what each stage of `flightdeck pipeline run` does on one machine.
+
+The composition root of the local pipeline: the stage list and runner (`flightdeck.pipeline`)
+with, for each stage, the code that does its work on the local platform: the fast test tier,
+the builds, a backup cycle on the platform's database and Azurite, staging on the blue-green
+preview route, a blue-green rollout to production, `flightdeck validate`, and the summary through
+the notifier. docs/pipeline.md says what each stage needs and how it differs on GitHub.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flightdeck.backup.cycle import run_cycle
+from flightdeck.backup.settings import load_settings
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError
+from flightdeck.core.files import write_atomically
+from flightdeck.core.loadgen import LoadGenerator
+from flightdeck.engines.local import local_target
+from flightdeck.local.backup import backup_environment
+from flightdeck.local.context import LocalContext, load_local_context
+from flightdeck.pipeline.build import build
+from flightdeck.pipeline.commands import run_logged
+from flightdeck.pipeline.runner import PipelineRun, StageAction, StageFailed, StageReport
+from flightdeck.pipeline.stages import StageName
+from flightdeck.pipeline.summary import dashboard_links, deliver
+from flightdeck.rollout.controller import Controller
+from flightdeck.rollout.record import RolloutRecord
+from flightdeck.rollout.report import MetricsSampler, render_report
+from flightdeck.rollout.spec import BlueGreenStrategy, RolloutSpec, format_duration
+from flightdeck.rollout.staging import stage_version
+from flightdeck.rollout.target import Target
+
+NOTIFY_URLS_VARIABLE = "FLIGHTDECK_NOTIFY_URLS"
+"""Apprise URLs (whitespace-separated) the summary goes to besides the spec's: secrets, so they
+come from the environment (a GitHub secret), never from a file in the repository."""
+
+
+@dataclass(frozen=True)
+class LocalPipelineOptions:
+    source: Path
+    """The checkout the release is built from (its tests, Dockerfiles, frontend)."""
+    config_path: Path | None
+    """The local platform's config file (`--config`)."""
+    spec: RolloutSpec
+    """The production rollout's spec (blue-green); its notifications are the pipeline's too."""
+    traffic_rate: float = 10.0
+    """Requests per second through the ingress during the production stage (0: none)."""
+    grafana_url: str | None = None
+    notify_urls: tuple[str, ...] = field(default_factory=tuple)
+
+
+def notify_urls_from_environment() -> tuple[str, ...]:
+    return tuple(os.environ.get(NOTIFY_URLS_VARIABLE, "").split())
+
+
+class LocalPipeline:
+    """The stage actions of the local engine, and the checks before a run."""
+
+    def __init__(self, options: LocalPipelineOptions) -> None:
+        if options.spec.strategy.type != "bluegreen":
+            raise ConfigError(
+                f"the production spec's strategy is {options.spec.strategy.type}: production "
+                "is deployed blue-green (strategy.type: bluegreen)"
+            )
+        self.options = options
+        self.context: LocalContext = load_local_context(options.config_path)
+        self._target: Target | None = None
+
+    @property
+    def target(self) -> Target:
+        if self._target is None:
+            self._target = local_target(self.options.config_path)
+        return self._target
+
+    def actions(self) -> dict[StageName, StageAction]:
+        return {
+            "validate": self.validate,
+            "build": self.build,
+            "backup": self.backup,
+            "staging": self.staging,
+            "production": self.production,
+            "validate-deployment": self.validate_deployment,
+            "notify": self.notify,
+        }
+
+    def links(self) -> dict[str, str]:
+        ports = self.context.config.ports
+        return {
+            "app": f"https://localhost:{ports.https}",
+            "Prometheus": f"http://127.0.0.1:{ports.prometheus}",
+            "Alertmanager": f"http://127.0.0.1:{ports.alertmanager}",
+            **dashboard_links(self.options.grafana_url),
+        }
+
+    def preflight(self, version: str, stages: set[StageName]) -> None:
+        """Refuse a run that cannot reach production before any stage runs (ConfigError)."""
+        if not stages & {"backup", "staging", "production", "validate-deployment"}:
+            return
+        target = self.target  # refuses when the platform is not up
+        if "backup" in stages and not self.context.config.backup.enabled:
+            raise ConfigError(
+                "the backup stage needs the platform's backups (backup.enabled: false in its "
+                "config): enable them, or leave the stage out with --skip backup"
+            )
+        if stages & {"staging", "production"}:
+            serving = target.workloads.get(target.router.current().active)
+            if serving is not None and serving.version == version:
+                raise ConfigError(
+                    f"--version {version} is already the serving version: give the release "
+                    "a new version"
+                )
+            running = Controller(target).load(self.options.spec.name)
+            if running is not None and not running.finished:
+                raise ConfigError(
+                    f"rollout {running.name!r} of {running.version} is {running.phase}: finish "
+                    f"it (`flightdeck bluegreen watch`) or abort it first"
+                )
+
+    # -- the stages ---------------------------------------------------------------------------
+    def validate(self, run: PipelineRun) -> StageReport:
+        log = run.log("validate")
+        run_logged(
+            [str(self.options.source / "scripts" / "test.sh"), "--fast"], log, self.options.source
+        )
+        return StageReport("the linters and the unit tier passed", {"log": str(log)})
+
+    def build(self, run: PipelineRun) -> StageReport:
+        log = run.log("build")
+        report = build(self.options.source, run.directory, log, run.release)
+        return StageReport(report.detail, {**report.links, "log": str(log)})
+
+    def backup(self, run: PipelineRun) -> StageReport:
+        environment = backup_environment(self.context)
+        settings = load_settings(
+            **{
+                key.removeprefix("FLIGHTDECK_BACKUP_").lower(): value
+                for key, value in environment.items()
+            }
+        )
+        result = run_cycle(settings, verify=True, prune_after=False)
+        failed = [step for step in result.steps if step.status != "ok"]
+        if failed:
+            raise StageFailed(
+                "; ".join(f"backup {step.step} {step.status}: {step.detail}" for step in failed)
+            )
+        return StageReport("; ".join(step.detail for step in result.steps))
+
+    def staging(self, run: PipelineRun) -> StageReport:
+        spec = self.options.spec
+        result = stage_version(
+            self.target,
+            run.release.version,
+            dict(run.release.env),
+            lock_name=spec.name,
+            ready_timeout=spec.timeouts.candidate_ready.total_seconds(),
+            smoke_timeout=spec.smoke_tests.timeout.total_seconds(),
+        )
+        if not result.passed:
+            raise StageFailed(
+                f"{result.version} on the {result.track} preview: {'; '.join(result.problems)} "
+                f"({result.track} removed; production unchanged)"
+            )
+        return StageReport(
+            f"{result.version} on the {result.track} preview: {len(result.smoke)} smoke tests "
+            "passed, every replica ready and scraped; removed again"
+        )
+
+    def production(self, run: PipelineRun) -> StageReport:
+        spec, target = self.options.spec, self.target
+        controller = Controller(target)
+        record = controller.start(spec, run.release.version, dict(run.release.env))
+        window = spec.analysis.rate_window.total_seconds()
+        with (
+            _traffic(self.context, self.options.traffic_rate),
+            MetricsSampler(target.metrics, window) as sampler,
+        ):
+            record = controller.run(record.name, _EventLines().show, poll=1.0)
+        report = run.directory / "production-report.html"
+        write_atomically(
+            report,
+            render_report(
+                f"Release {run.release.version} to production", [record], sampler.samples
+            ),
+        )
+        links = {"rollout report": str(report)}
+        if record.phase != "Succeeded":
+            raise StageFailed(_rollout_failure(record) + f" (report: {report})")
+        return StageReport(
+            f"{record.version} serves on {record.candidate_track} after a "
+            f"{_monitor(record)} monitor; {record.baseline_track} removed",
+            links,
+        )
+
+    def validate_deployment(self, run: PipelineRun) -> StageReport:
+        raise StageFailed("flightdeck validate is not merged into this branch yet")
+
+    def notify(self, run: PipelineRun) -> StageReport:
+        urls = [*self.options.spec.notifications.urls, *self.options.notify_urls]
+        return deliver(run, urls, run.directory / "summary.md", append=False)
+
+
+class _EventLines:
+    """The production rollout's events as lines, as they happen."""
+
+    def __init__(self) -> None:
+        self.shown = 0
+
+    def show(self, record: RolloutRecord) -> None:
+        for event in record.events[self.shown :]:
+            terminal.info(f"    {event.at:%H:%M:%S} {event.phase:<13} {event.message}", style="dim")
+        self.shown = len(record.events)
+
+
+def _traffic(context: LocalContext, rate: float) -> AbstractContextManager[object]:
+    """Steady requests through the ingress, so that the monitor has figures to judge."""
+    if rate <= 0:
+        return nullcontext()
+    verify = ssl.create_default_context(cafile=str(context.run_dir.tls / "ca.crt"))
+    return LoadGenerator(f"https://localhost:{context.config.ports.https}", verify, rate=rate)
+
+
+def _monitor(record: RolloutRecord) -> str:
+    strategy = record.spec.strategy
+    return format_duration(strategy.monitor) if isinstance(strategy, BlueGreenStrategy) else "-"
+
+
+def _rollout_failure(record: RolloutRecord) -> str:
+    switched = (
+        f"switched back to {record.baseline_track} ({record.baseline_version})"
+        if record.switched_at
+        else f"never took user traffic; {record.baseline_track} ({record.baseline_version}) "
+        "serves as before"
+    )
+    return f"blue-green rollout of {record.version} {record.phase}: {record.reason}; {switched}"
