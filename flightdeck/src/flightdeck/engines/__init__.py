@@ -2,7 +2,8 @@
 
 `engines/local.py` and `engines/kubernetes.py` are the composition roots: the only modules that
 know which implementation of each provider family an engine uses, and the infrastructure under
-it. Everything above (the CLI) asks this registry for a rollout Target by the engine's name.
+it. Everything above (the CLI) asks these registries by the engine's name for a rollout Target
+or for what `flightdeck validate` looks at (a ValidationTarget).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from pathlib import Path
 
 from flightdeck.core.registry import Registry
 from flightdeck.rollout.target import Target
+from flightdeck.validate import ValidationTarget
 
 engines: Registry[Target] = Registry("engine")
 """Factories `(config_path) -> Target`; `config_path` is the local platform's config file."""
+
+validation_targets: Registry[ValidationTarget] = Registry("engine")
+"""Factories `(config_path) -> ValidationTarget`, under the same names as `engines`."""
 
 TargetFactory = Callable[[Path | None], Target]
 
@@ -25,3 +30,10 @@ def rollout_target(engine: str, config_path: Path | None) -> Target:
     from flightdeck.engines import kubernetes, local  # noqa: F401
 
     return engines.create(engine, config_path)
+
+
+def validation_target(engine: str, config_path: Path | None) -> ValidationTarget:
+    """What `flightdeck validate` checks on `engine`; an unknown engine is a ConfigError."""
+    from flightdeck.engines import kubernetes, local  # noqa: F401
+
+    return validation_targets.create(engine, config_path)
