@@ -10,6 +10,7 @@ Exit codes of `run`: 0 every stage that ran passed, 1 a stage failed (named, wit
 
 from __future__ import annotations
 
+import functools
 import getpass
 import secrets
 import sys
@@ -23,14 +24,13 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
-from flightdeck.cli.options import ConfigOption, JsonOption, SpecOption
+from flightdeck.cli.options import ConfigOption, JsonOption, SpecOption, TargetOption
 from flightdeck.cli.rollout import spec_for_strategy
 from flightdeck.core import terminal
 from flightdeck.core.config import describe_validation_error
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.paths import repo_root
 from flightdeck.core.validation import (
-    check_commit,
     check_run_id,
     check_version,
     control_characters,
@@ -39,6 +39,7 @@ from flightdeck.core.validation import (
 from flightdeck.engines.pipeline import (
     LocalPipeline,
     LocalPipelineOptions,
+    kubernetes_staging,
     notify_urls_from_environment,
 )
 from flightdeck.pipeline.commands import log_tail
@@ -48,10 +49,12 @@ from flightdeck.pipeline.runner import (
     Approver,
     PipelineRun,
     Release,
+    StageAction,
     StageFailed,
     StageResult,
     StageStatus,
     run_pipeline,
+    run_stage,
     save_run,
 )
 from flightdeck.pipeline.stages import STAGES, Stage, StageName, stage_named
@@ -332,7 +335,10 @@ def _links(assignments: list[str]) -> dict[str, str]:
 
 @app.command()
 def notify(
-    version: Annotated[str, typer.Option("--version", "-v", help="The release's version.")],
+    ref: Annotated[
+        str, typer.Option("--ref", help="GITHUB_REF: refs/tags/v1.4.0, refs/heads/main")
+    ],
+    sha: Annotated[str, typer.Option("--sha", help="GITHUB_SHA: the release's commit.")],
     result: Annotated[
         list[str],
         typer.Option(
@@ -341,7 +347,9 @@ def notify(
             "needs.<job>.result: success, failure, cancelled, skipped).",
         ),
     ],
-    commit: Annotated[str | None, typer.Option("--commit", help="The release's commit.")] = None,
+    requested: Annotated[
+        str | None, typer.Option("--requested", help="A version asked for (a manual run's input).")
+    ] = None,
     run_id: Annotated[
         str, typer.Option("--run-id", help="The run's id (GITHUB_RUN_ID).")
     ] = "github",
@@ -365,11 +373,11 @@ def notify(
 ) -> None:
     """Stage 7 for the release workflow: the summary to the job summary and the notifier.
 
+    The version is the one `flightdeck pipeline version` gave the run's build job.
+
     Notification URLs (Apprise) come from FLIGHTDECK_NOTIFY_URLS, whitespace-separated.
     """
-    check_version(version)
-    if commit is not None:
-        check_commit(commit)
+    version = github_version(ref, sha, requested or None)
     check_run_id(run_id)
     results = _stage_results(result)
     if summary_file is None:
@@ -377,7 +385,7 @@ def notify(
     now = datetime.now(UTC)
     state = PipelineRun(
         run_id=run_id,
-        release=Release(version=version, commit=commit),
+        release=Release(version=version, commit=sha),
         directory=summary_file.parent,
         started_at=now,
         links={**dashboard_links(grafana_url), **_links(link or [])},
@@ -404,3 +412,65 @@ def notify(
     for reported in failed:
         terminal.error(reported.detail)
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def staging(
+    version: Annotated[str, typer.Option("--version", "-v", help="The release's version.")],
+    target: TargetOption = "local",
+    values: Annotated[
+        list[Path] | None,
+        typer.Option("--values", help="kubernetes: a Helm values file of the staging release."),
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="local: KEY=VAL environment for the new version."),
+    ] = None,
+    spec: SpecOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stage 4 alone: the new version where users are not, smoke tests, health checks.
+
+    local: on the blue-green preview route, then removed (production unchanged). kubernetes:
+    `helm upgrade --install --wait` in the staging namespace (FLIGHTDECK_NAMESPACE), then the
+    checks of `flightdeck validate` there. Exit 0 when it passed, 1 when it failed.
+    """
+    check_version(version)
+    env = parse_env_assignments(sets or [])
+    started = datetime.now(UTC)
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    stage = stage_named("staging")
+    if target == "kubernetes":
+        if env:
+            raise ConfigError("--set is for the local target; on kubernetes use --values")
+        state = PipelineRun(
+            run_id, Release(version=version), Path(".flightdeck") / "pipeline" / run_id, started
+        )
+        action: StageAction = functools.partial(kubernetes_staging, values=values or [])
+    elif target == "local":
+        if values:
+            raise ConfigError("--values is for the kubernetes target (a Helm values file)")
+        pipeline = LocalPipeline(
+            LocalPipelineOptions(
+                source=repo_root("flightdeck pipeline staging"),
+                config_path=config,
+                spec=_production_spec(spec, None),
+            )
+        )
+        pipeline.preflight(version, {"staging"})
+        state = PipelineRun(
+            run_id,
+            Release(version=version, env=env),
+            pipeline.context.run_dir.root / "pipeline" / run_id,
+            started,
+        )
+        action = pipeline.staging
+    else:
+        raise ConfigError(f"--target {target!r}: the staging stage runs on local or kubernetes")
+    state.directory.mkdir(parents=True, exist_ok=True)
+    result = run_stage(stage, action, state, TerminalProgress())
+    state.finished_at = datetime.now(UTC)
+    if as_json:
+        terminal.print_json(state.as_dict())
+    raise typer.Exit(0 if result.status == "passed" else 1)

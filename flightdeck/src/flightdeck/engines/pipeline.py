@@ -9,8 +9,11 @@ the notifier. docs/pipeline.md says what each stage needs and how it differs on 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import ssl
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,8 @@ from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.files import write_atomically
 from flightdeck.core.loadgen import LoadGenerator
+from flightdeck.core.paths import repo_bin, repo_root
+from flightdeck.engines import validation_target
 from flightdeck.engines.local import local_target
 from flightdeck.local.backup import backup_environment
 from flightdeck.local.context import LocalContext, load_local_context
@@ -35,6 +40,8 @@ from flightdeck.rollout.report import MetricsSampler, render_report
 from flightdeck.rollout.spec import BlueGreenStrategy, RolloutSpec, format_duration
 from flightdeck.rollout.staging import stage_version
 from flightdeck.rollout.target import Target
+from flightdeck.validate import ValidationTarget
+from flightdeck.validate.checks import ValidationOptions, validate
 
 NOTIFY_URLS_VARIABLE = "FLIGHTDECK_NOTIFY_URLS"
 """Apprise URLs (whitespace-separated) the summary goes to besides the spec's: secrets, so they
@@ -198,7 +205,7 @@ class LocalPipeline:
         )
 
     def validate_deployment(self, run: PipelineRun) -> StageReport:
-        raise StageFailed("flightdeck validate is not merged into this branch yet")
+        return validated(run, validation_target("local", self.options.config_path))
 
     def notify(self, run: PipelineRun) -> StageReport:
         urls = [*self.options.spec.notifications.urls, *self.options.notify_urls]
@@ -238,3 +245,81 @@ def _rollout_failure(record: RolloutRecord) -> str:
         "serves as before"
     )
     return f"blue-green rollout of {record.version} {record.phase}: {record.reason}; {switched}"
+
+
+def validated(
+    run: PipelineRun, target: ValidationTarget, options: ValidationOptions | None = None
+) -> StageReport:
+    """`flightdeck validate` as a stage: its report kept in the run's directory, a failed check
+    a StageFailed naming every problem."""
+    report = validate(target, options or ValidationOptions())
+    path = run.directory / "validation.json"
+    write_atomically(path, json.dumps(report.as_dict(), indent=2) + "\n")
+    serving = ", ".join(f"{s.track} {s.version}" for s in report.serving) or "nothing"
+    if not report.passed:
+        problems = [
+            f"{check.name}: {finding.subject}: {finding.detail}"
+            for check in report.checks
+            for finding in check.problems
+        ]
+        raise StageFailed(f"serving {serving}: {'; '.join(problems) or 'no check ran'}")
+    checks = ", ".join(check.name for check in report.checks if check.status == "pass")
+    return StageReport(
+        f"serving {serving}: every check passed ({checks})", {"validation": str(path)}
+    )
+
+
+HELM_TIMEOUT_SECONDS = 600
+
+
+def kubernetes_staging(
+    run: PipelineRun,
+    values: Sequence[Path],
+    timeout: float = HELM_TIMEOUT_SECONDS,
+    options: ValidationOptions | None = None,
+) -> StageReport:
+    """Stage 4 on a cluster: `helm upgrade --install --wait` of the chart in the staging
+    namespace (a rolling update of the backend and frontend to the release's images), then
+    `flightdeck validate` there: replicas ready, autoscalers, metrics, smoke tests through the
+    staging ingress. Settings are the kubernetes engine's (FLIGHTDECK_NAMESPACE, _RELEASE...)."""
+    from flightdeck.kubernetes.settings import load_kubernetes_settings
+
+    settings = load_kubernetes_settings()
+    root = repo_root("the staging stage (it installs the checkout's chart)")
+    helm = repo_bin("helm")
+    if helm is None or not helm.exists():
+        found = shutil.which("helm")
+        if found is None:
+            raise StageFailed("helm is not installed: run `make setup` (it builds bin/helm)")
+        helm = Path(found)
+    version = run.release.version
+    command = [
+        str(helm),
+        "upgrade",
+        "--install",
+        settings.release,
+        str(root / "charts" / "flightdeck"),
+        "--namespace",
+        settings.namespace,
+        "--wait",
+        "--timeout",
+        f"{int(timeout)}s",
+        "--set-string",
+        f"backend.image.tag={version}",
+        "--set-string",
+        f"frontend.image.tag={version}",
+    ]
+    for path in values:
+        if not path.is_file():
+            raise ConfigError(f"--values {path}: no such file")
+        command += ["--values", str(path)]
+    if settings.kube_context:
+        command += ["--kube-context", settings.kube_context]
+    log = run.log("staging")
+    run_logged(command, log, cwd=root)
+    report = validated(run, validation_target("kubernetes", None), options)
+    return StageReport(
+        f"helm upgrade of release {settings.release} in {settings.namespace} to {version}; "
+        + report.detail,
+        {**report.links, "log": str(log)},
+    )

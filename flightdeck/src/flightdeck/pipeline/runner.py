@@ -199,16 +199,17 @@ def run_pipeline(
                 run.results.append(stopped)
                 progress.stage_finished(stopped, run)
                 continue
-        result = _run_stage(stage, actions[stage.name], run, progress)
+        result = run_stage(stage, actions[stage.name], run, progress)
         if result.status == "failed" and stopped is None:
             stopped = result
     run.finished_at = datetime.now(UTC)
     return run
 
 
-def _run_stage(
+def run_stage(
     stage: Stage, action: StageAction, run: PipelineRun, progress: Progress
 ) -> StageResult:
+    """Run one stage, record its result in `run` (a failure is a result, never an exception)."""
     started = time.monotonic()
     # Appended before the action runs: the notify stage reports the run as it stands.
     result = StageResult(stage, "running", "this stage")
