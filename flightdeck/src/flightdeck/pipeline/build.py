@@ -61,7 +61,14 @@ def build(source: Path, out: Path, log: Path, release: Release) -> StageReport:
     frontend = source / "app" / "frontend"
     if not (frontend / "node_modules").is_dir():
         raise StageFailed(f"{frontend / 'node_modules'} is missing: run `make setup`")
-    run_logged(["npm", "run", "--silent", "build"], log, cwd=frontend)
+    # Into the run's directory: the checkout's dist/ is what a starting platform copies, and
+    # other runs (or tests) may be copying it right now.
+    bundle = out / "frontend"
+    run_logged(
+        ["npm", "run", "--silent", "build", "--", "--outDir", str(bundle), "--emptyOutDir"],
+        log,
+        cwd=frontend,
+    )
     wheels = out / "wheels"
     uv = shutil.which("uv")
     if uv is None:
@@ -73,7 +80,7 @@ def build(source: Path, out: Path, log: Path, release: Release) -> StageReport:
             cwd=source,
         )
     built = sorted(path.name for path in wheels.glob("*.whl"))
-    parts = [f"frontend bundle in {frontend / 'dist'}", f"wheels {', '.join(built)}"]
+    parts = [f"frontend bundle in {bundle}", f"wheels {', '.join(built)}"]
     builder = container_builder()
     if builder is None:
         parts.append(
@@ -102,4 +109,4 @@ def build(source: Path, out: Path, log: Path, release: Release) -> StageReport:
             "images "
             + ", ".join(image.reference(LOCAL_REGISTRY, release.version) for image in IMAGES)
         )
-    return StageReport("; ".join(parts), {"wheels": str(wheels)})
+    return StageReport("; ".join(parts), {"frontend bundle": str(bundle), "wheels": str(wheels)})
