@@ -50,8 +50,10 @@ def run_cycle(
     verify: bool = True,
     prune_after: bool = True,
     clock: Callable[[], datetime] = utcnow,
+    verify_from: str | None = None,
 ) -> CycleResult:
-    """Run, then verify the new backup, then prune; never raises for a step's failure."""
+    """Run, then verify the new backup (from `verify_from`, a store kind, or the first store
+    that has it), then prune; never raises for a step's failure."""
     result = CycleResult()
 
     def step(name: str, action: Callable[[], str]) -> bool:
@@ -77,7 +79,7 @@ def run_cycle(
 
     step("run", backup)
     if verify and made:
-        if not step("verify", lambda: _verify(settings, made[0].id)):
+        if not step("verify", lambda: _verify(settings, made[0].id, verify_from)):
             _publish_failed_verify(settings)
     elif verify:
         result.steps.append(StepOutcome("verify", "skipped", "no new backup to verify"))
@@ -86,8 +88,8 @@ def run_cycle(
     return result
 
 
-def _verify(settings: BackupSettings, backup_id: str) -> str:
-    record = verify_backup(settings, backup_id)
+def _verify(settings: BackupSettings, backup_id: str, source: str | None) -> str:
+    record = verify_backup(settings, backup_id, source)
     return f"backup {record.id} verified in {record.store}"
 
 

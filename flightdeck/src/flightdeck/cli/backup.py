@@ -165,6 +165,10 @@ PruneAfter = Annotated[bool, typer.Option("--prune/--no-prune", help="Prune afte
 def cycle(
     verify_after: VerifyAfter = True,
     prune_after: PruneAfter = True,
+    verify_from: Annotated[
+        str | None,
+        typer.Option("--verify-from", help="Verify the copy in this store: local or azure."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
     now: Now = None,
 ) -> None:
@@ -172,6 +176,8 @@ def cycle(
 
     A failed step does not stop the later ones; the exit code is 1 if any step failed.
     """
+    if verify_from not in (None, "local", "azure"):
+        raise ConfigError(f"--verify-from {verify_from!r}: choose local or azure")
     settings = load_settings()
     when = _now(now)
     result = run_cycle(
@@ -179,6 +185,7 @@ def cycle(
         verify=verify_after,
         prune_after=prune_after,
         clock=(lambda: when) if when else engine.utcnow,
+        verify_from=verify_from,
     )
     if as_json:
         terminal.print_json(result.as_json())

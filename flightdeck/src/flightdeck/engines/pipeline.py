@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import ssl
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -150,7 +151,8 @@ class LocalPipeline:
                 for key, value in environment.items()
             }
         )
-        result = run_cycle(settings, verify=True, prune_after=False)
+        # The Azure copy is the one a lost machine (or cluster) is restored from.
+        result = run_cycle(settings, verify=True, prune_after=False, verify_from="azure")
         failed = [step for step in result.steps if step.status != "ok"]
         if failed:
             raise StageFailed(
@@ -205,7 +207,9 @@ class LocalPipeline:
         )
 
     def validate_deployment(self, run: PipelineRun) -> StageReport:
-        return validated(run, validation_target("local", self.options.config_path))
+        # Long enough for Prometheus to scrape the serving replicas and drop the removed ones.
+        settle = 4 * self.context.config.monitoring.scrape_interval_seconds + 10
+        return validated(run, validation_target("local", self.options.config_path), settle)
 
     def notify(self, run: PipelineRun) -> StageReport:
         urls = [*self.options.spec.notifications.urls, *self.options.notify_urls]
@@ -247,12 +251,29 @@ def _rollout_failure(record: RolloutRecord) -> str:
     return f"blue-green rollout of {record.version} {record.phase}: {record.reason}; {switched}"
 
 
+SETTLE_POLL_SECONDS = 2.0
+
+
 def validated(
-    run: PipelineRun, target: ValidationTarget, options: ValidationOptions | None = None
+    run: PipelineRun,
+    target: ValidationTarget,
+    settle_seconds: float,
+    options: ValidationOptions | None = None,
 ) -> StageReport:
     """`flightdeck validate` as a stage: its report kept in the run's directory, a failed check
-    a StageFailed naming every problem."""
-    report = validate(target, options or ValidationOptions())
+    a StageFailed naming every problem.
+
+    A deployment that has just changed takes a moment to settle: Prometheus scrapes new
+    replicas only at its next scrape and notices removed ones only when its target list is
+    read again. So the checks run again every few seconds until they pass, for at most
+    `settle_seconds`; the last report is the verdict.
+    """
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        report = validate(target, options or ValidationOptions())
+        if report.passed or time.monotonic() >= deadline:
+            break
+        time.sleep(SETTLE_POLL_SECONDS)
     path = run.directory / "validation.json"
     write_atomically(path, json.dumps(report.as_dict(), indent=2) + "\n")
     serving = ", ".join(f"{s.track} {s.version}" for s in report.serving) or "nothing"
@@ -262,7 +283,10 @@ def validated(
             for check in report.checks
             for finding in check.problems
         ]
-        raise StageFailed(f"serving {serving}: {'; '.join(problems) or 'no check ran'}")
+        raise StageFailed(
+            f"serving {serving}, after {settle_seconds:.0f} s to settle: "
+            f"{'; '.join(problems) or 'no check ran'}"
+        )
     checks = ", ".join(check.name for check in report.checks if check.status == "pass")
     return StageReport(
         f"serving {serving}: every check passed ({checks})", {"validation": str(path)}
@@ -270,12 +294,15 @@ def validated(
 
 
 HELM_TIMEOUT_SECONDS = 600
+SETTLE_SECONDS = 120
+"""After a helm upgrade: a few scrapes of a 15-30 s Prometheus interval."""
 
 
 def kubernetes_staging(
     run: PipelineRun,
     values: Sequence[Path],
     timeout: float = HELM_TIMEOUT_SECONDS,
+    settle_seconds: float = SETTLE_SECONDS,
     options: ValidationOptions | None = None,
 ) -> StageReport:
     """Stage 4 on a cluster: `helm upgrade --install --wait` of the chart in the staging
@@ -317,7 +344,7 @@ def kubernetes_staging(
         command += ["--kube-context", settings.kube_context]
     log = run.log("staging")
     run_logged(command, log, cwd=root)
-    report = validated(run, validation_target("kubernetes", None), options)
+    report = validated(run, validation_target("kubernetes", None), settle_seconds, options)
     return StageReport(
         f"helm upgrade of release {settings.release} in {settings.namespace} to {version}; "
         + report.detail,
