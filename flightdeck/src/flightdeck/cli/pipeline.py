@@ -37,6 +37,7 @@ from flightdeck.core.validation import (
     parse_env_assignments,
 )
 from flightdeck.engines.pipeline import (
+    SETTLE_SECONDS,
     LocalPipeline,
     LocalPipelineOptions,
     kubernetes_staging,
@@ -60,6 +61,7 @@ from flightdeck.pipeline.runner import (
 from flightdeck.pipeline.stages import STAGES, Stage, StageName, stage_named
 from flightdeck.pipeline.summary import STATUS_MARKS, dashboard_links, deliver, headline
 from flightdeck.rollout.spec import RolloutSpec
+from flightdeck.validate.checks import CHECKS, ValidationOptions
 
 app = typer.Typer(help="The delivery pipeline: seven stages from the tests to production.")
 
@@ -73,9 +75,14 @@ def _stage_option(value: str | None, option: str) -> StageName | None:
 class TerminalProgress:
     """A spinner per stage on a terminal (a line otherwise), then its result with its time."""
 
+    def __init__(self, on_github: bool = False) -> None:
+        self.on_github = on_github
+        """Describe the stages as the release workflow runs them, not as the local engine."""
+
     @contextmanager
     def running(self, stage: Stage, run: PipelineRun) -> Iterator[None]:
-        with terminal.status(f"[{stage.number}/{len(STAGES)}] {stage.title}: {stage.local}"):
+        what = stage.github if self.on_github else stage.local
+        with terminal.status(f"[{stage.number}/{len(STAGES)}] {stage.title}: {what}"):
             yield
 
     def stage_finished(self, result: StageResult, run: PipelineRun) -> None:
@@ -426,6 +433,22 @@ def staging(
         list[str] | None,
         typer.Option("--set", help="local: KEY=VAL environment for the new version."),
     ] = None,
+    skip_check: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--skip-check",
+            help=f"kubernetes: leave a check of the validation out: {', '.join(CHECKS)}.",
+        ),
+    ] = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=3600,
+            help="kubernetes: seconds the checks may take to pass after the upgrade (new "
+            "pods scraped, autoscalers settled).",
+        ),
+    ] = SETTLE_SECONDS,
     spec: SpecOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -444,13 +467,19 @@ def staging(
     if target == "kubernetes":
         if env:
             raise ConfigError("--set is for the local target; on kubernetes use --values")
+        for path in values or []:
+            if not path.is_file():
+                raise ConfigError(f"--values {path}: no such file")
+        checks = ValidationOptions(skip=frozenset(skip_check or ()))
         state = PipelineRun(
             run_id, Release(version=version), Path(".flightdeck") / "pipeline" / run_id, started
         )
-        action: StageAction = functools.partial(kubernetes_staging, values=values or [])
+        action: StageAction = functools.partial(
+            kubernetes_staging, values=values or [], settle_seconds=settle, options=checks
+        )
     elif target == "local":
-        if values:
-            raise ConfigError("--values is for the kubernetes target (a Helm values file)")
+        if values or skip_check:
+            raise ConfigError("--values and --skip-check are for the kubernetes target")
         pipeline = LocalPipeline(
             LocalPipelineOptions(
                 source=repo_root("flightdeck pipeline staging"),
@@ -469,7 +498,7 @@ def staging(
     else:
         raise ConfigError(f"--target {target!r}: the staging stage runs on local or kubernetes")
     state.directory.mkdir(parents=True, exist_ok=True)
-    result = run_stage(stage, action, state, TerminalProgress())
+    result = run_stage(stage, action, state, TerminalProgress(on_github=target == "kubernetes"))
     state.finished_at = datetime.now(UTC)
     if as_json:
         terminal.print_json(state.as_dict())

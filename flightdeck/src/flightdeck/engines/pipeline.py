@@ -9,6 +9,7 @@ the notifier. docs/pipeline.md says what each stage needs and how it differs on 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ from flightdeck.rollout.report import MetricsSampler, render_report
 from flightdeck.rollout.spec import BlueGreenStrategy, RolloutSpec, format_duration
 from flightdeck.rollout.staging import stage_version
 from flightdeck.rollout.target import Target
+from flightdeck.routers.rolling import RollingRelease
 from flightdeck.validate import ValidationTarget
 from flightdeck.validate.checks import ValidationOptions, validate
 
@@ -337,14 +339,14 @@ def kubernetes_staging(
         f"frontend.image.tag={version}",
     ]
     for path in values:
-        if not path.is_file():
-            raise ConfigError(f"--values {path}: no such file")
         command += ["--values", str(path)]
     if settings.kube_context:
         command += ["--kube-context", settings.kube_context]
     log = run.log("staging")
     run_logged(command, log, cwd=root)
-    report = validated(run, validation_target("kubernetes", None), settle_seconds, options)
+    # The staging release has no canary or blue-green objects: stable serves, and only stable.
+    target = dataclasses.replace(validation_target("kubernetes", None), router=RollingRelease())
+    report = validated(run, target, settle_seconds, options)
     return StageReport(
         f"helm upgrade of release {settings.release} in {settings.namespace} to {version}; "
         + report.detail,
