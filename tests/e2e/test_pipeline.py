@@ -5,7 +5,9 @@ platform: a good release goes from the build to production; a release whose new 
 the production monitor is switched back and the pipeline fails at stage 5; a release that
 fails its staging smoke tests never reaches production; without an approval nothing reaches
 production. After each run production serves what it should, and no staging or candidate track
-is left behind. Notifications go to a recording webhook.
+is left behind. Notifications go to a recording webhook. The rollout commands that the
+workflows call besides (`bluegreen start --report`, the backstop's `canary tick --if-running`)
+run on the same platform at the end.
 
 Stage 1 (`scripts/test.sh --fast`: the linters and the unit tier) is left out with `--skip`:
 `make test` runs exactly that already, and running it again inside this test would double it.
@@ -28,6 +30,7 @@ import yaml
 
 from flightdeck.engines.local import LocalPlatform
 from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.traffic import Traffic
 from testsupport.webhook import Recorder, recording
 
 pytestmark = pytest.mark.e2e
@@ -282,3 +285,50 @@ def test_the_backups_the_pipeline_made_are_listed_verified(platform: LocalPlatfo
     )
     backups = json.loads(listed.stdout)
     assert any(entry["verified"] and len(entry["stores"]) == 2 for entry in backups), backups
+
+
+# -- the rollout commands the workflows call ------------------------------------------------------
+
+
+def flightdeck(platform: LocalPlatform, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flightdeck",
+            *args,
+            "--config",
+            str(platform.config.run_dir.parent / "flightdeck.yaml"),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_blue_green_start_writes_its_report(
+    platform: LocalPlatform, spec: Path, tmp_path: Path
+) -> None:
+    version = next(VERSIONS)
+    report = tmp_path / "rollout-report.html"
+    with Traffic(platform, rate=20):
+        done = flightdeck(
+            platform, "bluegreen", "start", "--version", version, "--spec", str(spec),
+            "--report", str(report),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert serving(platform)[1] == version
+    html = report.read_text()
+    assert f"-&gt; {version}" in html or f"-> {version}" in html
+    assert "Succeeded" in html
+
+
+def test_the_backstop_tick_does_nothing_when_no_rollout_runs(platform: LocalPlatform) -> None:
+    backstop = flightdeck(platform, "canary", "tick", "--if-running")
+    assert backstop.returncode == 0, backstop.stderr
+    assert "no rollout 'backend' is running (the last one ended Succeeded)" in backstop.stderr
+    plain = flightdeck(platform, "canary", "tick")
+    assert plain.returncode == 0  # the last rollout succeeded: its exit code
+    assert "Succeeded" in plain.stdout
