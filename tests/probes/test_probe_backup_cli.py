@@ -53,6 +53,7 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["verify", "--from", "gcs"], {}, "--from 'gcs': not a configured store"),
     (["prune", "--now", "yesterday"], {}, "--now: 'yesterday' is not an ISO 8601 time"),
     (["cycle", "--now", "[soon]"], {}, "--now: '[soon]' is not an ISO 8601 time"),
+    (["cycle", "--verify-from", "tape"], {}, "--verify-from 'tape': choose local or azure"),
     (["verify"], {"KEY": "not base64!"}, "FLIGHTDECK_BACKUP_KEY: not valid base64"),
     (["verify"], {"KEY": base64.b64encode(b"short").decode()}, "must decode to 32 bytes, got 5"),
     (["verify"], {"KEY": "", "KEY_FILE": "{tmp}/a-directory"}, "cannot read: Is a directory"),
