@@ -25,7 +25,10 @@ from testsupport.helmchart import NAMESPACE, render
 pytestmark = pytest.mark.integration
 
 CANARY = "fd-flightdeck-backend-canary"
-VARIABLES = ("NAMESPACE", "RELEASE", "PROMETHEUS_URL", "INGRESS_URL", "ROUTER", "FULLNAME")
+VARIABLES = (
+    "NAMESPACE", "RELEASE", "PROMETHEUS_URL", "INGRESS_URL", "ROUTER", "FULLNAME",
+    "HISTORY", "HISTORY_MONGODB_URI", "HISTORY_DATABASE", "HISTORY_FILE",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -111,6 +114,8 @@ def cluster(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeKuber
             "INGRESS_URL": "https://127.0.0.1:9",
             "INCIDENTS_FILE": str(tmp_path / "incidents.jsonl"),
             "LEASE_SECONDS": "15",
+            "HISTORY": "jsonl",
+            "HISTORY_FILE": str(tmp_path / "history.jsonl"),
         }.items():
             clean_env.setenv(f"FLIGHTDECK_{name}", value)
         yield fake
@@ -152,3 +157,23 @@ def test_the_engine_drives_the_chart_objects(cluster: FakeKubernetes, tmp_path: 
     incidents = (tmp_path / "incidents.jsonl").read_text().splitlines()
     assert len(incidents) == 1
     assert "0.9.0 aborted" in incidents[0]
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert [entry["kind"] for entry in history] == [
+        "rollout.started",
+        "rollout.traffic",
+        "rollback.decided",
+        "rollback.restored",
+        "rollout.finished",
+    ]
+    assert history[2]["decision"] == "abort"
+
+
+def test_the_history_needs_its_database_unless_a_file_is_chosen(
+    cluster: FakeKubernetes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLIGHTDECK_HISTORY")
+    with pytest.raises(ConfigError, match="FLIGHTDECK_HISTORY_MONGODB_URI is not set"):
+        rollout_target("kubernetes", None)
+    monkeypatch.setenv("FLIGHTDECK_HISTORY", "sqlite")
+    with pytest.raises(ConfigError, match="FLIGHTDECK_HISTORY: Input should be 'mongodb'"):
+        rollout_target("kubernetes", None)

@@ -18,6 +18,7 @@ import pytest
 
 from flightdeck import cli
 from flightdeck.core.errors import ConfigError
+from flightdeck.history import history_store
 from flightdeck.pipeline.commands import run_logged
 from flightdeck.pipeline.release import commit_version, github_version, resolve_release
 from flightdeck.pipeline.runner import (
@@ -27,6 +28,7 @@ from flightdeck.pipeline.runner import (
     StageFailed,
     StageReport,
     StageResult,
+    record_run,
     run_pipeline,
     save_run,
 )
@@ -200,6 +202,36 @@ def test_the_summary_is_markdown_that_user_text_cannot_break(tmp_path: Path) -> 
     assert "- build: build log: /logs/build" in summary
 
 
+def test_a_run_goes_into_the_delivery_history(tmp_path: Path) -> None:
+    store = history_store("jsonl", tmp_path / "history.jsonl")
+    committed = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    failed = go(tmp_path, Recorder(fail={"production": "rolled back: p95 0.41s > 1.5x"}))
+    record_run(store, failed, committed)
+    declined = go(tmp_path, Recorder(), granted=False)
+    declined.run_id = "run-2"
+    record_run(store, declined, committed)
+    entries = {entry.kind: entry for entry in store.read() if entry.kind != "change"}
+    runs = [entry for entry in store.read() if entry.kind == "pipeline.run"]
+    assert [entry.outcome for entry in runs] == ["failed", "cancelled"]
+    assert runs[0].reason == "stage production: rolled back: p95 0.41s > 1.5x"
+    assert runs[0].details["stages"]["production"] == "failed"
+    assert runs[1].details["stages"]["production"] == "not approved"
+    assert runs[0].version == "2.0.0"
+    assert runs[0].commit == SHA
+    assert entries["pipeline.run"].started_at is not None
+    changes = [entry for entry in store.read() if entry.kind == "change"]
+    assert [(c.version, c.commit, c.committed_at) for c in changes] == [("2.0.0", SHA, committed)]
+
+
+def test_a_checkout_with_changes_gives_no_lead_time(tmp_path: Path) -> None:
+    store = history_store("jsonl", tmp_path / "history.jsonl")
+    run = PipelineRun(
+        "run-3", Release("2.0.1", SHA, uncommitted_changes=True), tmp_path, datetime.now(UTC)
+    )
+    record_run(store, run, datetime(2026, 11, 30, tzinfo=UTC))
+    assert [entry.kind for entry in store.read()] == ["pipeline.run"]
+
+
 def test_run_logged_names_the_command_its_exit_code_and_last_line(tmp_path: Path) -> None:
     log = tmp_path / "stage.log"
     with pytest.raises(
@@ -301,6 +333,10 @@ def test_notify_writes_the_github_summary(
         (["--result=build=success"], "--result is missing for the stages validate, backup"),
         (["--result=build=ok"], "a GitHub job result is one of success, failure"),
         (["--result=deploy=success"], "--result 'deploy' is not a stage"),
+        (
+            [*(f"--result={n}=success" for n in STAGE_NAMES[:-1]), "--started-at=12:00"],
+            "--started-at '12:00' is not an ISO 8601 time",
+        ),
         (
             [*(f"--result={n}=success" for n in STAGE_NAMES[:-1]), "--link=x=javascript:alert(1)"],
             "--link 'x=javascript:alert(1)': expected NAME=https://...",

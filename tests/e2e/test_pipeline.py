@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flightdeck.engines.local import LocalPlatform
+from flightdeck.engines.local import LocalPlatform, local_history
 from testsupport.platform import platform_from_file, write_platform_config
 from testsupport.traffic import Traffic
 from testsupport.webhook import Recorder, recording
@@ -180,6 +180,14 @@ def test_a_good_release_goes_from_the_build_to_production(
     assert json.loads((directory / "run.json").read_text())["outcome"] == "succeeded"
     assert f"Release {version}: delivered to production" in titles(webhook)
     assert f"Blue-green rollout of {version} promoted" in titles(webhook)
+    runs = [
+        entry
+        for entry in local_history(platform.context).read()
+        if entry.kind == "pipeline.run" and entry.version == version
+    ]
+    assert [(entry.outcome, entry.details["run"]) for entry in runs] == [
+        ("succeeded", result["run_id"])
+    ]
 
 
 def test_a_release_failing_its_monitor_is_switched_back_and_fails_at_stage_5(

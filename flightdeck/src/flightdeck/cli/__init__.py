@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from flightdeck import __version__
-from flightdeck.cli import backup, demo, pipeline, platform, rollout, validate
+from flightdeck.cli import backup, demo, kpi, pipeline, platform, rollout, validate
 from flightdeck.core import terminal
 from flightdeck.core.errors import FlightdeckError
 
@@ -35,6 +35,7 @@ app.add_typer(rollout.make_app("canary"), name="canary")
 app.add_typer(rollout.make_app("bluegreen"), name="bluegreen")
 app.command()(demo.demo)
 validate.register(app)
+kpi.register(app)
 app.add_typer(pipeline.app, name="pipeline")
 
 

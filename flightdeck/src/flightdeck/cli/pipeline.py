@@ -36,12 +36,14 @@ from flightdeck.core.validation import (
     control_characters,
     parse_env_assignments,
 )
+from flightdeck.engines.kubernetes import kubernetes_history
 from flightdeck.engines.pipeline import (
     SETTLE_SECONDS,
     LocalPipeline,
     LocalPipelineOptions,
     kubernetes_staging,
     notify_urls_from_environment,
+    record_in_history,
 )
 from flightdeck.pipeline.commands import log_tail
 from flightdeck.pipeline.release import github_version, resolve_release
@@ -239,6 +241,7 @@ def run(
         skip=[name for name in skipped if name is not None],
     )
     save_run(state)
+    pipeline.record(state)
     if as_json:
         terminal.print_json(state.as_dict())
     else:
@@ -328,6 +331,16 @@ def _stage_results(assignments: list[str]) -> dict[StageName, tuple[StageStatus,
     return results
 
 
+def _moment(value: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} {value[:40]!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{option} {value[:40]!r}: give the time zone (Z or +hh:mm)")
+    return moment
+
+
 def _links(assignments: list[str]) -> dict[str, str]:
     links: dict[str, str] = {}
     for assignment in assignments:
@@ -376,6 +389,19 @@ def notify(
         str | None,
         typer.Option("--grafana-url", envvar="FLIGHTDECK_GRAFANA_URL", help="Grafana's address."),
     ] = None,
+    started_at: Annotated[
+        str | None,
+        typer.Option("--started-at", help="When the run started (ISO 8601; default: now)."),
+    ] = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            envvar="FLIGHTDECK_PIPELINE_RECORD",
+            help="Also record the run in the delivery history of the kubernetes engine's "
+            "settings (FLIGHTDECK_HISTORY*, docs/kubernetes.md).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Stage 7 for the release workflow: the summary to the job summary and the notifier.
@@ -387,14 +413,14 @@ def notify(
     version = github_version(ref, sha, requested or None)
     check_run_id(run_id)
     results = _stage_results(result)
+    started = _moment(started_at, "--started-at") if started_at else datetime.now(UTC)
     if summary_file is None:
         raise ConfigError("--summary-file is needed outside GitHub Actions ($GITHUB_STEP_SUMMARY)")
-    now = datetime.now(UTC)
     state = PipelineRun(
         run_id=run_id,
         release=Release(version=version, commit=sha),
         directory=summary_file.parent,
-        started_at=now,
+        started_at=started,
         links={**dashboard_links(grafana_url), **_links(link or [])},
     )
     for stage in STAGES:
@@ -411,6 +437,8 @@ def notify(
         else:
             reported.status, reported.detail = "passed", sent.detail
     state.finished_at = datetime.now(UTC)
+    if record:
+        record_in_history(kubernetes_history(), state, Path.cwd())
     if as_json:
         terminal.print_json(state.as_dict())
     else:

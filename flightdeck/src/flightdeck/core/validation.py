@@ -21,9 +21,6 @@ from flightdeck.core.errors import ConfigError
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 """A version label: a tag or a branch-derived name (`1.4.0`, `1.4.0-rc.1+build.7`), 128 at most."""
 
-COMMIT_PATTERN = r"^[0-9a-f]{7,64}$"
-"""A git commit id, abbreviated or full (SHA-1 or SHA-256), in lower-case hex."""
-
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 """A pipeline run's id (`GITHUB_RUN_ID`, or a time stamp and random digits locally)."""
 
@@ -137,14 +134,6 @@ def check_version(value: str, source: str = "--version") -> str:
         raise ConfigError(
             f"{source} {value!r} is not a version: 1 to 128 letters, digits and . _ + -, "
             "starting with a letter or digit"
-        )
-    return value
-
-
-def check_commit(value: str, source: str = "--commit") -> str:
-    if not re.fullmatch(COMMIT_PATTERN, value):
-        raise ConfigError(
-            f"{source} {value!r} is not a commit id: 7 to 64 lower-case hexadecimal digits"
         )
     return value
 

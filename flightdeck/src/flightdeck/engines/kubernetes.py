@@ -3,9 +3,10 @@
 The composition root of the kubernetes engine: the API client and settings
 (`flightdeck.kubernetes`) with the router the settings name (ingress-nginx annotations, a
 Gateway API HTTPRoute, or the blue-green Services' selectors), Deployment workloads, a
-ConfigMap + Lease state store and Prometheus; for `flightdeck validate`, the same router,
-workloads and Prometheus with the pods and autoscalers probes (flightdeck.validate.kubernetes).
-Settings come from FLIGHTDECK_* variables (docs/kubernetes.md).
+ConfigMap + Lease state store, Prometheus and the delivery history (the release's MongoDB, or a
+JSON-lines file); for `flightdeck validate`, the same router, workloads and Prometheus with the
+pods and autoscalers probes (flightdeck.validate.kubernetes). Settings come from FLIGHTDECK_*
+variables (docs/kubernetes.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flightdeck.core.errors import ConfigError, PermanentError
 from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.tracks import Track
 from flightdeck.engines import engines, validation_targets
+from flightdeck.history import HistoryStore, history_store
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import incident_sink_for, notifier_for
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
@@ -94,6 +96,10 @@ def _register_routers() -> None:
     from flightdeck.routers import gateway_api, ingress_nginx, service_selector  # noqa: F401
 
 
+if TYPE_CHECKING:
+    from flightdeck.kubernetes.settings import KubernetesSettings
+
+
 @engines.register("kubernetes")
 def kubernetes_target(config_path: Path | None) -> Target:
     """The chart's objects in a cluster (`config_path`, the local platform's, is not used)."""
@@ -114,6 +120,7 @@ def kubernetes_target(config_path: Path | None) -> Target:
             time.sleep(seconds)
 
     return Target(
+        history=_history(settings),
         router=routers.create(settings.router, api, fullname, settings.canary_header),
         workloads=DeploymentWorkloads(api, fullname),
         metrics=PrometheusProvider(settings.prometheus_url),
@@ -162,3 +169,27 @@ def kubernetes_validation_target(config_path: Path | None) -> ValidationTarget:
         smoke=smoke,
         metrics_scope={"namespace": settings.namespace},
     )
+
+
+def kubernetes_history() -> HistoryStore:
+    """The delivery history the kubernetes engine's settings name, without the cluster's API
+    (the release workflow's last job records its run there)."""
+    from flightdeck.kubernetes.settings import load_kubernetes_settings
+
+    return _history(load_kubernetes_settings())
+
+
+def _history(settings: KubernetesSettings) -> HistoryStore:
+    """The delivery history the settings name: the release's MongoDB (included in its backups)
+    unless FLIGHTDECK_HISTORY=jsonl."""
+    if settings.history == "jsonl":
+        return history_store("jsonl", settings.history_file)
+    if settings.history_mongodb_uri is None:
+        raise ConfigError(
+            "--target kubernetes: FLIGHTDECK_HISTORY_MONGODB_URI is not set: the delivery "
+            "history goes to the release's MongoDB (a mongodb:// URI with the chart's "
+            "credentials), or set FLIGHTDECK_HISTORY=jsonl and FLIGHTDECK_HISTORY_FILE for a "
+            "file (docs/kubernetes.md)"
+        )
+    uri = settings.history_mongodb_uri.get_secret_value()
+    return history_store("mongodb", uri, settings.history_database)

@@ -2,8 +2,9 @@
 
 This is the composition root of the local engine, the only code that knows both the
 infrastructure (`flightdeck.local`) and the provider families that run on it: the nginx
-TrafficRouter, the supervisord Workloads, the file StateStore, Prometheus as MetricsProvider,
-and for `flightdeck validate` the supervisord probes of flightdeck.validate.local.
+TrafficRouter, the supervisord Workloads, the file StateStore, Prometheus as MetricsProvider, the
+delivery history in the platform's own database (so that the backups include it), and for
+`flightdeck validate` the supervisord probes of flightdeck.validate.local.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from flightdeck.core.errors import ConfigError
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError, FlightdeckError
 from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.tracks import Track, TrackSpec
 from flightdeck.engines import engines, validation_targets
+from flightdeck.engines.receiver import DATABASE_VARIABLE, URI_VARIABLE
+from flightdeck.history.mongodb import MongoHistoryStore
 from flightdeck.local.backup import write_backup_env
 from flightdeck.local.components import OPTIONAL_COMPONENTS, PlatformComponents, step
 from flightdeck.local.context import LocalContext, load_local_context
@@ -26,6 +30,7 @@ from flightdeck.local.monitoring import write_monitoring_configs
 from flightdeck.local.tls import TlsFiles, ensure_certificate
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import incident_sink_for, notifier_for
+from flightdeck.rollout.kpi import refresh_delivery_metrics
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
 from flightdeck.rollout.target import SmokeTests, Target
 from flightdeck.routers.nginx import LocalNginxRouter
@@ -43,10 +48,15 @@ class LocalPlatform(PlatformComponents):
     check.
     """
 
+    receiver_module = "flightdeck.engines.receiver"
+
     def __init__(self, context: LocalContext) -> None:
         super().__init__(context)
         self.router = LocalNginxRouter(context)
         self.workloads = SupervisorWorkloads(context)
+
+    def receiver_environment(self) -> dict[str, str]:
+        return {URI_VARIABLE: self.config.mongodb_uri, DATABASE_VARIABLE: self.config.database.name}
 
     def up(self) -> None:
         self.run_dir.create()
@@ -113,6 +123,15 @@ class LocalPlatform(PlatformComponents):
                 self.supervisor.write_group("backup-scheduler", [programs["backup-scheduler"]])
                 self.supervisor.update()
                 self.wait("backup-scheduler", checks["backup-scheduler"])
+        try:  # the delivery metrics exist (at 0) before the first rollout changes them
+            refresh_delivery_metrics(local_history(self.context), self.run_dir.metrics)
+        except FlightdeckError as exc:
+            terminal.warning(f"delivery metrics not written (the history is unreachable): {exc}")
+
+
+def local_history(context: LocalContext) -> MongoHistoryStore:
+    """The delivery history: a collection of the platform's database (docs/architecture.md)."""
+    return MongoHistoryStore(context.config.mongodb_uri, context.config.database.name)
 
 
 def _running_platform(config_path: Path | None) -> LocalContext:
@@ -200,6 +219,7 @@ def local_target(config_path: Path | None) -> Target:
         incidents=lambda notifications: incident_sink_for(notifications, run_dir.incidents),
         metrics_dir=run_dir.metrics,
         preview_load=preview_load,
+        history=local_history(context),
     )
 
 

@@ -23,17 +23,25 @@ from pathlib import Path
 from flightdeck.backup.cycle import run_cycle
 from flightdeck.backup.settings import load_settings
 from flightdeck.core import terminal
-from flightdeck.core.errors import ConfigError
+from flightdeck.core.errors import ConfigError, FlightdeckError
 from flightdeck.core.files import write_atomically
+from flightdeck.core.git import commit_time
 from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.paths import repo_bin, repo_root
 from flightdeck.engines import validation_target
 from flightdeck.engines.local import local_target
+from flightdeck.history import HistoryStore
 from flightdeck.local.backup import backup_environment
 from flightdeck.local.context import LocalContext, load_local_context
 from flightdeck.pipeline.build import build
 from flightdeck.pipeline.commands import run_logged
-from flightdeck.pipeline.runner import PipelineRun, StageAction, StageFailed, StageReport
+from flightdeck.pipeline.runner import (
+    PipelineRun,
+    StageAction,
+    StageFailed,
+    StageReport,
+    record_run,
+)
 from flightdeck.pipeline.stages import StageName
 from flightdeck.pipeline.summary import dashboard_links, deliver
 from flightdeck.rollout.controller import Controller
@@ -131,6 +139,14 @@ class LocalPipeline:
                     f"rollout {running.name!r} of {running.version} is {running.phase}: finish "
                     f"it (`flightdeck bluegreen watch`) or abort it first"
                 )
+
+    def record(self, run: PipelineRun) -> None:
+        """The finished run into the platform's delivery history; a failure is a warning (the
+        run happened whether or not the KPIs hear of it)."""
+        history = self.target.history
+        if history is None:
+            return
+        record_in_history(history, run, self.options.source)
 
     # -- the stages ---------------------------------------------------------------------------
     def validate(self, run: PipelineRun) -> StageReport:
@@ -352,3 +368,15 @@ def kubernetes_staging(
         + report.detail,
         {**report.links, "log": str(log)},
     )
+
+
+def record_in_history(history: HistoryStore, run: PipelineRun, checkout: Path) -> None:
+    """`record_run` with the commit's time from git in `checkout`; a failure is a warning."""
+    commit = run.release.commit
+    committed_at = commit_time(commit, checkout) if commit else None
+    try:
+        record_run(history, run, committed_at)
+    except FlightdeckError as exc:
+        terminal.warning(f"pipeline run {run.run_id} is not in the delivery history: {exc}")
+    else:
+        terminal.info(f"pipeline run {run.run_id} recorded in the delivery history")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from kubernetes import client, config
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flightdeck.core.errors import ConfigError
@@ -42,6 +42,10 @@ class KubernetesSettings(BaseSettings):
     kube_context: PlainText | None = None
     metrics_dir: Path | None = None
     incidents_file: Path = Path(".flightdeck/incidents.jsonl")
+    history: Literal["mongodb", "jsonl"] = "mongodb"
+    history_mongodb_uri: SecretStr | None = None
+    history_database: str = Field("flightdeck", pattern=r"^[A-Za-z0-9_-]{1,63}$")
+    history_file: Path = Path(".flightdeck/history.jsonl")
 
     @property
     def chart_fullname(self) -> str:

@@ -1,20 +1,19 @@
 """What a pipeline run delivers: the version label and the commit, from options or from git.
 
 On GitHub the version comes from the event (`github_version`): a tag `v1.4.0` releases `1.4.0`
-(a tag that is not a version is refused);
-a push to a branch, or a manual run without a version, releases `sha-<7 hex digits>`, the tag
-docker/metadata-action gives the commit's images, so every image tag the release workflow
-pushes is either the version or the commit.
+(a tag that is not a version is refused); a push to a branch, or a manual run without a
+version, releases `sha-<7 hex digits>`, the tag docker/metadata-action gives the commit's
+images, so every image tag the release workflow pushes is either the version or the commit.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from flightdeck.core.errors import ConfigError
-from flightdeck.core.validation import check_commit, check_version
+from flightdeck.core.git import check_commit, has_uncommitted_changes, head_commit
+from flightdeck.core.validation import check_version
 from flightdeck.pipeline.runner import Release
 
 TAG_PREFIX = "refs/tags/"
@@ -36,19 +35,6 @@ def github_version(ref: str, sha: str, requested: str | None = None) -> str:
     return commit_version(sha)
 
 
-def _git(source: Path, *args: str) -> str | None:
-    try:
-        completed = subprocess.run(
-            ["git", "-C", str(source), *args],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        return None
-    return completed.stdout.strip() if completed.returncode == 0 else None
-
-
 def resolve_release(
     source: Path,
     version: str | None,
@@ -60,8 +46,8 @@ def resolve_release(
         check_commit(commit)
         dirty = False
     else:
-        commit = _git(source, "rev-parse", "HEAD")
-        dirty = bool(_git(source, "status", "--porcelain", "--untracked-files=no"))
+        commit = head_commit(source)
+        dirty = commit is not None and has_uncommitted_changes(source)
     if version is None:
         if commit is None:
             raise ConfigError(

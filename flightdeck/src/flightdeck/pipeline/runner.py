@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 
 from flightdeck.core.errors import FlightdeckError
 from flightdeck.core.files import write_atomically
+from flightdeck.history import HistoryStore, record_pipeline_run
 from flightdeck.pipeline.stages import STAGES, Stage, StageName, stage_named
 
 StageStatus = Literal["running", "passed", "failed", "skipped", "not run", "not approved"]
@@ -234,3 +235,30 @@ def save_run(run: PipelineRun) -> Path:
     path = run.directory / "run.json"
     write_atomically(path, json.dumps(run.as_dict(), indent=2, sort_keys=True) + "\n")
     return path
+
+
+HISTORY_OUTCOMES: dict[Outcome, Literal["succeeded", "failed", "cancelled"]] = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "not approved": "cancelled",
+}
+
+
+def record_run(store: HistoryStore, run: PipelineRun, committed_at: datetime | None) -> None:
+    """Append the finished run to the delivery history (the KPIs' deployment time and, with
+    the commit's time, lead time); raises what the store raises."""
+    failed = run.failed
+    release = run.release
+    record_pipeline_run(
+        store,
+        run.run_id,
+        version=release.version,
+        started_at=run.started_at,
+        finished_at=run.finished_at or datetime.now(UTC),
+        outcome=HISTORY_OUTCOMES[run.outcome],
+        commit=release.commit,
+        # A checkout with changes is not the commit: no lead time from it.
+        committed_at=None if release.uncommitted_changes else committed_at,
+        reason=(f"stage {failed.stage.name}: {failed.detail}"[:2000] if failed else None),
+        stages={result.stage.name: result.status for result in run.results},
+    )

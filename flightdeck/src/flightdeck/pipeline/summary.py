@@ -21,6 +21,7 @@ DASHBOARDS: dict[str, str] = {
     "Application overview": "flightdeck-app-overview",
     "Canary vs stable": "flightdeck-canary-vs-stable",
     "Infrastructure": "flightdeck-infrastructure",
+    "Delivery": "flightdeck-delivery",
 }
 """Grafana dashboard uids (monitoring/grafana/dashboards/*.json; a test checks they agree)."""
 

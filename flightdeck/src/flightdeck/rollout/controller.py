@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from flightdeck.core.errors import ConfigError, FlightdeckError, PermanentError, RetryableError
 from flightdeck.core.tracks import ServingTrack, Track
 from flightdeck.notify import Incident
+from flightdeck.rollout.delivery import DeliveryRecorder
 from flightdeck.rollout.exporter import write_rollout_metrics
 from flightdeck.rollout.record import Phase, RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
@@ -52,6 +53,7 @@ class Controller:
     def __init__(self, target: Target, clock: Clock = utc_now) -> None:
         self.target = target
         self.clock = clock
+        self.history = DeliveryRecorder(target.history, target.metrics_dir)
         _strategy_modules()
 
     def strategy(self, record: RolloutRecord) -> Strategy:
@@ -255,6 +257,9 @@ class Controller:
         )
 
     def save(self, record: RolloutRecord) -> None:
+        # The delivery history: marks the transition, queues its entries, never raises.
+        for message in self.history.observe(record, self.clock()):
+            self.event(record, message)
         self.target.state.save(record.name, record.model_dump(mode="json"))
         if self.target.metrics_dir is not None:
             write_rollout_metrics(record, self.target.metrics_dir, self.clock())
