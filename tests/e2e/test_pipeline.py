@@ -63,11 +63,12 @@ def webhook() -> Iterator[Recorder]:
 
 @pytest.fixture(scope="module")
 def spec(platform: LocalPlatform, webhook: Recorder) -> Path:
-    """The production rollout, short: an 8 s monitor judged every 2 s."""
+    """The production rollout, short: an 8 s monitor judged every 2 s, behind a manual gate
+    (which the pipeline opens: production was approved before the stage)."""
     path = platform.config.run_dir.parent / "production.yaml"
     body: dict[str, Any] = {
         "name": "backend",
-        "strategy": {"type": "bluegreen", "monitor": "8s"},
+        "strategy": {"type": "bluegreen", "monitor": "8s", "auto_promotion": False},
         "analysis": {
             "interval": "2s",
             "window": "4s",
@@ -157,6 +158,7 @@ def test_a_good_release_goes_from_the_build_to_production(
         "notify": "passed",
     }
     assert result["approval"] == "--approve"
+    assert "the manual gate opens: production was approved for this stage" in stderr
     active, running = serving(platform)
     assert active != before
     assert running == version
@@ -224,6 +226,29 @@ def test_a_release_failing_its_monitor_is_switched_back_and_fails_at_stage_5(
     assert serving(platform) == before
     only_serving_runs(platform)
     assert f"Release {version}: failed at stage 5 (Deploy to production)" in titles(webhook)
+
+
+def test_a_rollout_that_pauses_is_aborted_rather_than_left_waiting(
+    platform: LocalPlatform, spec: Path, tmp_path: Path
+) -> None:
+    """Without requests the monitor has nothing to judge: its windows are inconclusive and the
+    spec says pause; nobody would resume it, so the pipeline aborts it, switching back."""
+    body = yaml.safe_load(spec.read_text())
+    body["analysis"]["inconclusive"] = {"policy": "pause", "limit": 2}
+    pausing = tmp_path / "pausing.yaml"
+    pausing.write_text(yaml.safe_dump(body))
+    before = serving(platform)
+    code, result, stderr = pipeline(
+        platform, pausing, "--from", "production", "--approve", "--version", next(VERSIONS),
+        "--traffic", "0",
+    )  # fmt: skip
+    assert code == 1, stderr
+    assert result["failed_stage"] == "production"
+    assert result["reason"].startswith("the rollout paused (2 inconclusive windows in a row")
+    assert "the pipeline aborted it: blue-green rollout" in result["reason"]
+    assert "switched back" in result["reason"]
+    assert serving(platform) == before
+    only_serving_runs(platform)
 
 
 def test_a_release_failing_staging_never_reaches_production(
@@ -321,9 +346,13 @@ def test_a_blue_green_start_writes_its_report(
 ) -> None:
     version = next(VERSIONS)
     report = tmp_path / "rollout-report.html"
+    body = yaml.safe_load(spec.read_text())
+    body["strategy"]["auto_promotion"] = True  # no gate: nobody would `promote` here
+    ungated = tmp_path / "ungated.yaml"
+    ungated.write_text(yaml.safe_dump(body))
     with Traffic(platform, rate=20):
         done = flightdeck(
-            platform, "bluegreen", "start", "--version", version, "--spec", str(spec),
+            platform, "bluegreen", "start", "--version", version, "--spec", str(ungated),
             "--report", str(report),
         )  # fmt: skip
     assert done.returncode == 0, done.stderr

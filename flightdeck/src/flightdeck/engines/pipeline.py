@@ -199,15 +199,31 @@ class LocalPipeline:
         )
 
     def production(self, run: PipelineRun) -> StageReport:
+        """Blue-green to production, driven to its end without a person.
+
+        The traffic starts a measuring window (and two scrapes) before the rollout, so that the
+        serving track has figures for the switch to be compared with. Production was approved
+        before this stage, so a manual gate in the spec opens at once; a rollout that pauses for
+        any other reason (inconclusive windows, an error with `on_error: pause`) would wait for
+        a person who is not there: it is aborted, which switches back if it had switched.
+        """
         spec, target = self.options.spec, self.target
         controller = Controller(target)
-        record = controller.start(spec, run.release.version, dict(run.release.env))
         window = spec.analysis.rate_window.total_seconds()
+        warm_up = window + 2 * self.context.config.monitoring.scrape_interval_seconds
         with (
             _traffic(self.context, self.options.traffic_rate),
             MetricsSampler(target.metrics, window) as sampler,
         ):
-            record = controller.run(record.name, _EventLines().show, poll=1.0)
+            if self.options.traffic_rate > 0:
+                terminal.info(
+                    f"    {self.options.traffic_rate:g} requests/s through the ingress for "
+                    f"{warm_up:.0f}s before the rollout: the serving track's figures"
+                )
+                time.sleep(warm_up)
+            record = controller.start(spec, run.release.version, dict(run.release.env))
+            driver = _UnattendedDriver(controller)
+            record = controller.run(record.name, driver.on_tick, poll=1.0)
         report = run.directory / "production-report.html"
         write_atomically(
             report,
@@ -217,7 +233,8 @@ class LocalPipeline:
         )
         links = {"rollout report": str(report)}
         if record.phase != "Succeeded":
-            raise StageFailed(_rollout_failure(record) + f" (report: {report})")
+            why = f"{driver.paused}; the pipeline aborted it: " if driver.paused else ""
+            raise StageFailed(why + _rollout_failure(record) + f" (report: {report})")
         return StageReport(
             f"{record.version} serves on {record.candidate_track} after a "
             f"{_monitor(record)} monitor; {record.baseline_track} removed",
@@ -234,16 +251,33 @@ class LocalPipeline:
         return deliver(run, urls, run.directory / "summary.md", append=False)
 
 
-class _EventLines:
-    """The production rollout's events as lines, as they happen."""
+class _UnattendedDriver:
+    """Shows the production rollout's events as they happen, and answers its pauses."""
 
-    def __init__(self) -> None:
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
         self.shown = 0
+        self.paused: str | None = None
+        """Why the rollout paused, when the pipeline aborted it for that."""
+        self._answered = False
 
-    def show(self, record: RolloutRecord) -> None:
+    def on_tick(self, record: RolloutRecord) -> None:
         for event in record.events[self.shown :]:
             terminal.info(f"    {event.at:%H:%M:%S} {event.phase:<13} {event.message}", style="dim")
         self.shown = len(record.events)
+        if record.phase != "Paused":
+            self._answered = False  # a later pause is answered too
+            return
+        if self._answered:
+            return
+        self._answered = True
+        if record.resume_phase is None:  # the spec's manual gate: approved before stage 5
+            self.controller.request(record.name, "promote")
+            terminal.info("    the manual gate opens: production was approved for this stage")
+        else:
+            self.paused = f"the rollout paused ({record.events[-1].message})"
+            self.controller.request(record.name, "abort")
+            terminal.warning(f"    {self.paused}: nobody to resume it, aborting")
 
 
 def _traffic(context: LocalContext, rate: float) -> AbstractContextManager[object]:
