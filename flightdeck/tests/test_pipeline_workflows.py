@@ -23,6 +23,7 @@ import yaml
 from flightdeck.pipeline.build import IMAGES
 from flightdeck.pipeline.stages import STAGE_NAMES, STAGES
 from flightdeck.pipeline.summary import DASHBOARDS
+from flightdeck.rollout.spec import load_rollout_spec
 
 pytestmark = pytest.mark.unit
 
@@ -200,3 +201,15 @@ def test_the_summary_links_the_dashboards_that_exist() -> None:
         for path in (ROOT / "monitoring" / "grafana" / "dashboards").glob("*.json")
     }
     assert set(DASHBOARDS.values()) == uids
+
+
+def test_the_files_the_workflows_name_exist_and_load() -> None:
+    """`--spec` files are rollout specs of the command's strategy; `--values` files exist."""
+    for path in WORKFLOW_FILES:
+        text = path.read_text()
+        for strategy, spec in re.findall(
+            r"flightdeck (canary|bluegreen) start .*?--spec (\S+)", text, flags=re.S
+        ):
+            assert load_rollout_spec(ROOT / spec).strategy.type == strategy, (path.name, spec)
+        for values in re.findall(r"--values (\S+)", text):
+            assert yaml.safe_load((ROOT / values).read_text()), (path.name, values)
