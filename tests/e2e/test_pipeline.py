@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from flightdeck.engines.local import LocalPlatform, local_history
-from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.platform import running_platform
 from testsupport.traffic import Traffic
 from testsupport.webhook import Recorder, recording
 
@@ -41,18 +41,11 @@ COLOURS = ("blue", "green")
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    directory = tmp_path_factory.mktemp("pipeline")
-    config = write_platform_config(
-        directory, rate_limit={"requests_per_second": 5000, "burst": 5000}
-    )
-    started = platform_from_file(config)
-    try:
-        started.up()
-    except BaseException:
-        started.down()
-        raise
-    yield started
-    started.down(purge=True)
+    with running_platform(
+        tmp_path_factory.mktemp("pipeline"),
+        rate_limit={"requests_per_second": 5000, "burst": 5000},
+    ) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from flightdeck.core.config import describe_validation_error
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.paths import repo_root
 from flightdeck.core.validation import (
+    check_aware_time,
     check_run_id,
     check_version,
     control_characters,
@@ -331,16 +332,6 @@ def _stage_results(assignments: list[str]) -> dict[StageName, tuple[StageStatus,
     return results
 
 
-def _moment(value: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"{option} {value[:40]!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise ConfigError(f"{option} {value[:40]!r}: give the time zone (Z or +hh:mm)")
-    return moment
-
-
 def _links(assignments: list[str]) -> dict[str, str]:
     links: dict[str, str] = {}
     for assignment in assignments:
@@ -413,7 +404,7 @@ def notify(
     version = github_version(ref, sha, requested or None)
     check_run_id(run_id)
     results = _stage_results(result)
-    started = _moment(started_at, "--started-at") if started_at else datetime.now(UTC)
+    started = check_aware_time(started_at, "--started-at") if started_at else datetime.now(UTC)
     if summary_file is None:
         raise ConfigError("--summary-file is needed outside GitHub Actions ($GITHUB_STEP_SUMMARY)")
     state = PipelineRun(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -136,6 +136,18 @@ def check_version(value: str, source: str = "--version") -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+def check_aware_time(value: str, source: str) -> datetime:
+    """An ISO 8601 time with its time zone (`Z` or `+hh:mm`), or a ConfigError naming `source`."""
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{source} {shown!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{source} {shown!r}: give the time zone (Z or +hh:mm)")
+    return moment
 
 
 def check_run_id(value: str, source: str = "--run-id") -> str:
