@@ -1,14 +1,13 @@
 """The colour-switch part of the TrafficRouter contract: which track serves, which previews.
 
 Run against the local nginx (a real platform with a blue and a green track) and the chart's
-blue-green mode on Kubernetes (the Services of `helm template` with ci/blue-green-values.yaml, in
-the fake API server; the real control plane runs the chart in charts/tests).
+blue-green mode on the real control plane (ci/blue-green-values.yaml installed by Helm),
+authenticated as the chart's flightdeck ServiceAccount, so its Role is exercised too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -19,8 +18,7 @@ from flightdeck.engines.local import LocalPlatform
 from flightdeck.kubernetes.api import KubeApi
 from flightdeck.routers import Routing, TrafficRouter
 from flightdeck.routers.service_selector import ServiceSelectorRouter
-from testsupport.fake_kubernetes import FakeKubernetes
-from testsupport.helmchart import NAMESPACE, render
+from testsupport.chartcluster import Release
 from testsupport.platform import (
     https_client,
     platform_from_file,
@@ -52,23 +50,31 @@ def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPl
         platform.down(purge=True)
 
 
-@pytest.fixture(scope="module")
-def blue_green_objects() -> list[dict[str, Any]]:
-    return render("blue-green").objects
+@pytest.fixture
+def release(bluegreen_release: Release) -> Release:
+    """The blue-green release with its Services and HPA as the chart installed them."""
+    for kind, name in (
+        ("Service", f"{FULLNAME}-backend"),
+        ("Service", f"{FULLNAME}-backend-preview"),
+        ("HorizontalPodAutoscaler", f"{FULLNAME}-backend"),
+    ):
+        bluegreen_release.restore(kind, name)
+    return bluegreen_release
+
+
+def switch_router(release: Release) -> ServiceSelectorRouter:
+    api = KubeApi(release.api_client(release.flightdeck_account), release.namespace)
+    return ServiceSelectorRouter(api, FULLNAME)
 
 
 @pytest.fixture(params=["nginx", "bluegreen-service"])
-def router(
-    request: pytest.FixtureRequest, blue_green_objects: list[dict[str, Any]]
-) -> Iterator[TrafficRouter]:
+def router(request: pytest.FixtureRequest) -> Iterator[TrafficRouter]:
     if request.param == "nginx":
         platform: LocalPlatform = request.getfixturevalue("local_platform")
         yield platform.router
         platform.router.apply(Routing())
-        return
-    with FakeKubernetes() as server:
-        server.install(blue_green_objects, NAMESPACE)
-        yield ServiceSelectorRouter(KubeApi(server.api_client(), NAMESPACE), FULLNAME)
+    else:
+        yield switch_router(request.getfixturevalue("release"))
 
 
 @pytest.mark.parametrize("routing", SWITCHES, ids=str)
@@ -77,31 +83,21 @@ def test_apply_then_current_returns_it(router: TrafficRouter, routing: Routing) 
     assert router.current() == routing
 
 
-def test_a_canary_pool_is_refused_where_there_is_none(blue_green_objects: Any) -> None:
-    with FakeKubernetes() as server:
-        server.install(blue_green_objects, NAMESPACE)
-        router = ServiceSelectorRouter(KubeApi(server.api_client(), NAMESPACE), FULLNAME)
-        with pytest.raises(PermanentError, match="no canary pool"):
-            router.apply(Routing("green", canary_active=True, canary_weight=10))
-        assert router.current().active == "green"  # the chart's activeColor, untouched
+def test_a_canary_pool_is_refused_where_there_is_none(release: Release) -> None:
+    router = switch_router(release)
+    with pytest.raises(PermanentError, match="no canary pool"):
+        router.apply(Routing("green", canary_active=True, canary_weight=10))
+    assert router.current().active == "green"  # the chart's activeColor, untouched
 
 
-def test_the_service_selectors_and_the_hpa_follow_the_serving_colour(
-    blue_green_objects: Any,
-) -> None:
-    with FakeKubernetes() as server:
-        server.install(blue_green_objects, NAMESPACE)
-        router = ServiceSelectorRouter(KubeApi(server.api_client(), NAMESPACE), FULLNAME)
-        router.apply(Routing("blue", preview="green"))
-        service = server.get("Service", f"{FULLNAME}-backend", NAMESPACE)
-        preview = server.get("Service", f"{FULLNAME}-backend-preview", NAMESPACE)
-        hpa = server.get("HorizontalPodAutoscaler", f"{FULLNAME}-backend", NAMESPACE)
-        assert service is not None
-        assert preview is not None
-        assert hpa is not None
-        assert service["spec"]["selector"]["version"] == "blue"
-        assert preview["spec"]["selector"]["version"] == "green"
-        assert hpa["spec"]["scaleTargetRef"]["name"] == f"{FULLNAME}-backend-blue"
+def test_the_service_selectors_and_the_hpa_follow_the_serving_colour(release: Release) -> None:
+    switch_router(release).apply(Routing("blue", preview="green"))
+    service = release.live("Service", f"{FULLNAME}-backend")
+    preview = release.live("Service", f"{FULLNAME}-backend-preview")
+    hpa = release.live("HorizontalPodAutoscaler", f"{FULLNAME}-backend")
+    assert service["spec"]["selector"]["version"] == "blue"
+    assert preview["spec"]["selector"]["version"] == "green"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == f"{FULLNAME}-backend-blue"
 
 
 def test_the_local_switch_moves_users_and_the_preview_port_shows_the_other_colour(

@@ -24,7 +24,7 @@ from flightdeck.engines.local import LocalPlatform, local_target
 from flightdeck.rollout.controller import Controller
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
-from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.platform import running_platform
 from testsupport.traffic import Traffic
 from testsupport.waiting import wait_until
 
@@ -52,20 +52,12 @@ def spec(**strategy: Any) -> RolloutSpec:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    directory = tmp_path_factory.mktemp("bluegreen")
-    config = write_platform_config(
-        directory,
+    with running_platform(
+        tmp_path_factory.mktemp("bluegreen"),
         rate_limit={"requests_per_second": 5000, "burst": 5000},
         backup={"enabled": False},
-    )
-    started = platform_from_file(config)
-    try:
-        started.up()
-    except BaseException:
-        started.down()
-        raise
-    yield started
-    started.down(purge=True)
+    ) as started:
+        yield started
 
 
 def config_path(platform: LocalPlatform) -> Path:

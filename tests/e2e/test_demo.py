@@ -20,7 +20,7 @@ import pytest
 
 from flightdeck.engines.local import LocalPlatform
 from testsupport import REPO_ROOT
-from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.platform import running_platform
 from testsupport.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -30,20 +30,12 @@ HISTORY_KPIS = ("lead_time", "change_failure_rate", "mttd", "mttr", "rollback_ti
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    directory = tmp_path_factory.mktemp("demo")
-    config = write_platform_config(
-        directory,
+    with running_platform(
+        tmp_path_factory.mktemp("demo"),
         rate_limit={"requests_per_second": 5000, "burst": 5000},
         backup={"enabled": False},
-    )
-    started = platform_from_file(config)
-    try:
-        started.up()
-    except BaseException:
-        started.down()
-        raise
-    yield started
-    started.down(purge=True)
+    ) as started:
+        yield started
 
 
 @pytest.mark.timeout(900)

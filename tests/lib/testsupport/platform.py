@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,24 @@ def write_platform_config(directory: Path, **overrides: Any) -> Path:
     path = directory / "flightdeck.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@contextmanager
+def running_platform(directory: Path, **overrides: Any) -> Iterator[LocalPlatform]:
+    """A platform of its own, up for the block, then purged (its logs stay for a failed `up`).
+
+    `overrides` are merged into the config's sections, as for `write_platform_config`.
+    """
+    started = platform_from_file(write_platform_config(directory, **overrides))
+    try:
+        started.up()
+    except BaseException:
+        started.down()  # keep the logs in the directory for the failure report
+        raise
+    try:
+        yield started
+    finally:
+        started.down(purge=True)
 
 
 def platform_from_file(path: Path) -> LocalPlatform:

@@ -52,8 +52,12 @@ def run_cycle(
     clock: Callable[[], datetime] = utcnow,
     verify_from: str | None = None,
 ) -> CycleResult:
-    """Run, then verify the new backup (from `verify_from`, a store kind, or the first store
-    that has it), then prune; never raises for a step's failure."""
+    """Run, then verify the new backup, then prune; never raises for a step's failure.
+
+    `verify_from` names the store whose copy is verified (default: the first that has it, the
+    local directory first); a Kubernetes CronJob verifies the Azure copy, since its local
+    directory is a scratch volume that goes with the pod.
+    """
     result = CycleResult()
 
     def step(name: str, action: Callable[[], str]) -> bool:
@@ -88,8 +92,8 @@ def run_cycle(
     return result
 
 
-def _verify(settings: BackupSettings, backup_id: str, source: str | None) -> str:
-    record = verify_backup(settings, backup_id, source)
+def _verify(settings: BackupSettings, backup_id: str, store: str | None) -> str:
+    record = verify_backup(settings, backup_id, store)
     return f"backup {record.id} verified in {record.store}"
 
 

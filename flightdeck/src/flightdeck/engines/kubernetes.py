@@ -20,17 +20,18 @@ from typing import TYPE_CHECKING
 from flightdeck.core.errors import ConfigError, PermanentError
 from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.tracks import Track
-from flightdeck.engines import engines, validation_targets
+from flightdeck.engines import engines, rollout_states, validation_targets
 from flightdeck.history import HistoryStore, history_store
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import incident_sink_for, notifier_for
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
 from flightdeck.rollout.target import SmokeTests, Target
+from flightdeck.state import StateStore
 from flightdeck.validate import ValidationTarget, serving_routes
 
 if TYPE_CHECKING:
     from flightdeck.kubernetes.api import KubeApi
-    from flightdeck.kubernetes.settings import KubernetesSettings
+    from flightdeck.kubernetes.settings import ClusterSettings, KubernetesSettings
 
 
 def _connect() -> tuple[KubernetesSettings, KubeApi]:
@@ -97,14 +98,13 @@ def _register_routers() -> None:
 
 
 if TYPE_CHECKING:
-    from flightdeck.kubernetes.settings import KubernetesSettings
+    from flightdeck.kubernetes.settings import ClusterSettings, KubernetesSettings
 
 
 @engines.register("kubernetes")
 def kubernetes_target(config_path: Path | None) -> Target:
     """The chart's objects in a cluster (`config_path`, the local platform's, is not used)."""
     from flightdeck.routers import routers
-    from flightdeck.state.configmap import ConfigMapStateStore
     from flightdeck.workloads.deployments import DeploymentWorkloads
 
     _register_routers()
@@ -124,7 +124,7 @@ def kubernetes_target(config_path: Path | None) -> Target:
         router=routers.create(settings.router, api, fullname, settings.canary_header),
         workloads=DeploymentWorkloads(api, fullname),
         metrics=PrometheusProvider(settings.prometheus_url),
-        state=ConfigMapStateStore(api, f"{fullname}-rollout-", settings.lease_seconds),
+        state=_state_store(api, settings),
         smoke=_ingress_smoke(settings, route),
         notifier=notifier_for,
         incidents=lambda notifications: incident_sink_for(notifications, settings.incidents_file),
@@ -193,3 +193,19 @@ def _history(settings: KubernetesSettings) -> HistoryStore:
         )
     uri = settings.history_mongodb_uri.get_secret_value()
     return history_store("mongodb", uri, settings.history_database)
+
+
+@rollout_states.register("kubernetes")
+def kubernetes_rollout_state(config_path: Path | None) -> StateStore:
+    """The rollouts' ConfigMaps of the release the FLIGHTDECK_* variables name."""
+    from flightdeck.kubernetes.api import KubeApi
+    from flightdeck.kubernetes.settings import connect, load_cluster_settings
+
+    settings = load_cluster_settings("--target kubernetes")
+    return _state_store(KubeApi(connect(settings.kube_context), settings.namespace), settings)
+
+
+def _state_store(api: KubeApi, settings: ClusterSettings) -> StateStore:
+    from flightdeck.state.configmap import ConfigMapStateStore
+
+    return ConfigMapStateStore(api, settings.rollout_prefix, settings.lease_seconds)

@@ -18,7 +18,7 @@ from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError, FlightdeckError
 from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.tracks import Track, TrackSpec
-from flightdeck.engines import engines, validation_targets
+from flightdeck.engines import engines, rollout_states, validation_targets
 from flightdeck.engines.receiver import DATABASE_VARIABLE, URI_VARIABLE
 from flightdeck.history.mongodb import MongoHistoryStore
 from flightdeck.local.backup import write_backup_env
@@ -34,6 +34,7 @@ from flightdeck.rollout.kpi import refresh_delivery_metrics
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
 from flightdeck.rollout.target import SmokeTests, Target
 from flightdeck.routers.nginx import LocalNginxRouter
+from flightdeck.state import StateStore
 from flightdeck.state.file import FileStateStore
 from flightdeck.validate import ValidationTarget, serving_routes
 from flightdeck.validate.local import ConfiguredReplicas, SupervisorReplicas
@@ -236,3 +237,9 @@ def local_validation_target(config_path: Path | None) -> ValidationTarget:
         metrics=_prometheus(context),
         smoke=_ingress_smoke(context, _serving_route(context)),
     )
+
+
+@rollout_states.register("local")
+def local_rollout_state(config_path: Path | None) -> StateStore:
+    """The rollout records of the local platform (in its run directory)."""
+    return FileStateStore(load_local_context(config_path).run_dir.state / "rollouts")
