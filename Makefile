@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --locked --all-packages --quiet
 
-.PHONY: setup up down status test test-fast lint format demo frontend frontend-dev
+.PHONY: setup up down status test test-fast lint format demo deploy frontend frontend-dev
 setup:
 	@./scripts/setup.sh
 
@@ -33,6 +33,15 @@ format:
 
 demo: setup
 	@$(UV) flightdeck demo
+
+# The delivery pipeline's seven stages on the running platform (docs/pipeline.md): tests, build,
+# backup, staging, production (blue-green, after an approval asked at the terminal), validation,
+# notification. VERSION=... names the release (default: sha-<commit>); APPROVE=1 approves
+# production in advance. Values reach flightdeck as environment variables, not as shell text.
+deploy: export FLIGHTDECK_PIPELINE_VERSION = $(VERSION)
+deploy: export FLIGHTDECK_PIPELINE_APPROVE = $(if $(APPROVE),1,)
+deploy: setup
+	@$(UV) flightdeck pipeline run
 
 # The frontend bundle (app/frontend/dist), which `make up` serves; `make setup` builds it too
 # when its sources changed.

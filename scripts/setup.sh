@@ -2,6 +2,11 @@
 # One idempotent setup for a fresh Debian/Ubuntu machine: Debian packages, uv and the locked
 # Python dependencies, npm packages and the Go-built tools. `make setup`, `make up` and
 # `make test` all call it; when everything is present it finishes in a few seconds.
+#
+#   scripts/setup.sh            everything
+#   scripts/setup.sh PART...    only those parts, in this order: debian uv python chart-tools
+#                               go-tools control-plane npm frontend (CI jobs that need only some
+#                               of them; python and chart-tools bring uv along)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,8 +17,9 @@ mkdir -p "$STAMPS" "$ROOT/bin"
 UV_VERSION="0.13.9"
 # Debian packages: real servers for the local platform and its tests.
 # chromium: the browser of the frontend's browser tests (Playwright drives it; nothing downloads one);
-# libnss3-tools: certutil, which makes that browser trust the platform's CA.
-APT_PACKAGES=(nginx-light prometheus prometheus-alertmanager openssl ca-certificates curl chromium libnss3-tools)
+# libnss3-tools: certutil, which makes that browser trust the platform's CA;
+# and shellcheck, which actionlint uses to check the shell of the workflows' `run:` steps.
+APT_PACKAGES=(nginx-light prometheus prometheus-alertmanager openssl ca-certificates curl chromium libnss3-tools shellcheck)
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # stamp NAME FILE...: true when the inputs changed since the last successful step NAME.
@@ -88,9 +94,11 @@ sync_chart_tools() {
 
 # Go-built tools: every line of tools/binaries.txt is "NAME PACKAGE [MODULE_DIR]", built from the
 # module in MODULE_DIR (default tools/; versions pinned in its go.mod and go.sum) into bin/NAME.
-# Helm has its own module (tools/helm) because its k8s.io graph conflicts with FerretDB's.
+# Helm has its own module (tools/helm) because its k8s.io graph conflicts with FerretDB's;
+# actionlint (the workflows' linter) has its own (tools/actionlint) to keep its graph small.
 build_go_tools() {
-  local inputs=(tools/go.mod tools/go.sum tools/helm/go.mod tools/helm/go.sum tools/binaries.txt)
+  local inputs=(tools/go.mod tools/go.sum tools/helm/go.mod tools/helm/go.sum
+    tools/actionlint/go.mod tools/actionlint/go.sum tools/binaries.txt)
   mapfile -t sources < <(find tools -name '*.go' | sort)
   local missing=0 name pkg dir
   while read -r name pkg dir; do
@@ -252,12 +260,19 @@ build_frontend() {
   stamp_write frontend "${inputs[@]}"
 }
 
-install_debian_packages
-install_uv
-sync_python
-link_cli
-sync_chart_tools
-build_go_tools
-build_control_plane
-install_npm_packages
-build_frontend
+PARTS=(debian uv python chart-tools go-tools control-plane npm frontend)
+wanted=("$@")
+[[ ${#wanted[@]} -eq 0 ]] && wanted=("${PARTS[@]}")
+for part in "${wanted[@]}"; do
+  [[ " ${PARTS[*]} " == *" $part "* ]] || { echo "setup.sh: unknown part '$part' (parts: ${PARTS[*]})" >&2; exit 2; }
+done
+want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
+
+if want debian; then install_debian_packages; fi
+if want uv || want python || want chart-tools; then install_uv; fi
+if want python; then sync_python; link_cli; fi
+if want chart-tools; then sync_chart_tools; fi
+if want go-tools; then build_go_tools; fi
+if want control-plane; then build_control_plane; fi
+if want npm; then install_npm_packages; fi
+if want frontend; then build_frontend; fi

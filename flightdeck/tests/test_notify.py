@@ -1,11 +1,8 @@
 """Notifications through Apprise and incidents in a file or a GitHub issue (a fake GitHub)."""
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,49 +10,15 @@ from flightdeck.core.errors import ConfigError, RetryableError
 from flightdeck.notify import Incident, incident_sinks
 from flightdeck.notify.apprise_notifier import AppriseNotifier
 from flightdeck.notify.incidents import GitHubIssueIncidents, JsonlIncidents
+from testsupport.webhook import Recorder, recording
 
 pytestmark = pytest.mark.integration
 
 
-class Recorder(ThreadingHTTPServer):
-    """A loopback HTTP server that records every request and answers `status`."""
-
-    def __init__(self, status: int, answer: dict[str, Any]) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status = status
-        self.answer = answer
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                return
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                server.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
-                )
-                data = json.dumps(server.answer).encode()
-                self.send_response(server.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        server = self
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
-
-
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
-    server = Recorder(200, {"ok": True})
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
+    with recording(200, {"ok": True}) as server:
+        yield server
 
 
 INCIDENT = Incident(

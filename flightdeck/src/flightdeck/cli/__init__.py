@@ -7,7 +7,7 @@ import logging
 import typer
 
 from flightdeck import __version__
-from flightdeck.cli import backup, demo, kpi, metrics, platform, rollout, validate
+from flightdeck.cli import backup, demo, kpi, metrics, pipeline, platform, rollout, validate
 from flightdeck.core import terminal
 from flightdeck.core.errors import FlightdeckError
 
@@ -51,6 +51,7 @@ app.add_typer(metrics.app, name="metrics")
 app.command()(demo.demo)
 validate.register(app)
 kpi.register(app)
+app.add_typer(pipeline.app, name="pipeline")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from flightdeck.cli.options import ConfigOption, JsonOption, TargetOption
 from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError, FlightdeckError
 from flightdeck.core.git import check_commit, commit_time
+from flightdeck.core.validation import check_aware_time
 from flightdeck.engines import rollout_target
 from flightdeck.history import HistoryStore, record_change
 from flightdeck.history.kpis import parse_window
@@ -154,12 +155,7 @@ def record_commit(
     """Write the change (version -> commit, commit time) for lead time; never fails a rollout."""
     check_commit(commit)
     if committed is not None:
-        try:
-            moment = datetime.fromisoformat(committed.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"--commit-time {committed!r} is not an ISO 8601 time") from None
-        if moment.tzinfo is None:
-            raise ConfigError(f"--commit-time {committed!r}: give the time zone (Z or +hh:mm)")
+        moment = check_aware_time(committed, "--commit-time")
     else:
         found = commit_time(commit, where)
         if found is None:

@@ -24,11 +24,13 @@ from flightdeck.cli.kpi import record_commit
 from flightdeck.cli.options import ConfigOption, JsonOption, NameOption, SpecOption, TargetOption
 from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError
+from flightdeck.core.files import write_atomically
 from flightdeck.core.git import check_commit
 from flightdeck.core.validation import check_version, parse_env_assignments
 from flightdeck.engines import rollout_target
 from flightdeck.rollout.controller import Controller, utc_now
 from flightdeck.rollout.record import RolloutRecord
+from flightdeck.rollout.report import MetricsSampler, render_report
 from flightdeck.rollout.spec import (
     BlueGreenStrategy,
     CanaryStrategy,
@@ -139,6 +141,33 @@ def drive_with_view(controller: Controller, name: str, as_json: bool = False) ->
         return controller.run(name, on_tick)
 
 
+def drive_with_report(
+    controller: Controller, name: str, as_json: bool, report: Path | None
+) -> RolloutRecord:
+    """`drive_with_view`, and with `report` the HTML report of the rollout (charts of the new
+    version against the serving one from Prometheus, every analysis and decision) at its end."""
+    if report is None:
+        return drive_with_view(controller, name, as_json)
+    started = controller.load(name)
+    window = started.spec.analysis.rate_window.total_seconds() if started else 60.0
+    with MetricsSampler(controller.target.metrics, window) as sampler:
+        record = drive_with_view(controller, name, as_json)
+    title = f"Rollout {record.name}: {record.baseline_version} -> {record.version}"
+    write_atomically(report, render_report(title, [record], sampler.samples))
+    terminal.info(f"report: {report}")
+    return record
+
+
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Write an HTML report of the rollout here at its end (charts and decisions).",
+        dir_okay=False,
+    ),
+]
+
+
 def _finish(record: RolloutRecord, as_json: bool) -> None:
     if as_json:
         terminal.print_json(record.model_dump(mode="json"))
@@ -185,6 +214,7 @@ def make_app(strategy: str) -> typer.Typer:
         detach: Annotated[
             bool, typer.Option(help="Only create the rollout; `tick` or `watch` drive it.")
         ] = False,
+        report: ReportOption = None,
         as_json: JsonOption = False,
         commit: Annotated[
             str | None,
@@ -211,7 +241,7 @@ def make_app(strategy: str) -> typer.Typer:
                 f"`flightdeck {strategy} watch --name {record.name}`"
             )
             return
-        _finish(drive_with_view(controller, record.name, as_json), as_json)
+        _finish(drive_with_report(controller, record.name, as_json, report), as_json)
 
     @app.command()
     def status(
@@ -235,20 +265,42 @@ def make_app(strategy: str) -> typer.Typer:
         name: NameOption = "backend",
         target: TargetOption = "local",
         config: ConfigOption = None,
+        report: ReportOption = None,
         as_json: JsonOption = False,
     ) -> None:
         """Drive a rollout to its end with a live view (refused if another controller drives it)."""
-        _finish(drive_with_view(_controller(target, config), name, as_json), as_json)
+        _finish(drive_with_report(_controller(target, config), name, as_json, report), as_json)
 
     @app.command()
     def tick(
         name: NameOption = "backend",
         target: TargetOption = "local",
         config: ConfigOption = None,
+        if_running: Annotated[
+            bool,
+            typer.Option(
+                "--if-running",
+                help="For schedules: exit 0 without acting when no rollout of that name is "
+                "running or another controller drives it.",
+            ),
+        ] = False,
         as_json: JsonOption = False,
     ) -> None:
         """Advance a rollout by one step, for schedulers (cron, a GitHub Actions schedule)."""
-        record = _controller(target, config).tick(name)
+        controller = _controller(target, config)
+        if if_running:
+            current = controller.load(name)
+            if current is None or current.finished:
+                ended = f" (the last one ended {current.phase})" if current else ""
+                terminal.info(f"no rollout {name!r} is running{ended}: nothing to do")
+                return
+            try:
+                record = controller.tick(name)
+            except LockedError:
+                terminal.info(f"another controller drives rollout {name!r}: nothing to do")
+                return
+        else:
+            record = controller.tick(name)
         if not as_json:
             terminal.stdout.print(render(record))
         _finish(record, as_json)

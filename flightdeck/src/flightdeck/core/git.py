@@ -32,6 +32,11 @@ def head_commit(where: Path) -> str | None:
     return commit if commit and COMMIT_ID.match(commit) else None
 
 
+def has_uncommitted_changes(where: Path) -> bool:
+    """Whether tracked files in the repository at `where` differ from HEAD (False without git)."""
+    return bool(_git(["status", "--porcelain", "--untracked-files=no"], where))
+
+
 def commit_time(commit: str, where: Path) -> datetime | None:
     """When `commit` was committed (its committer date), or None if git does not know it."""
     check_commit(commit)

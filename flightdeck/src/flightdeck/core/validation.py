@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +20,9 @@ from flightdeck.core.errors import ConfigError
 
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 """A version label: a tag or a branch-derived name (`1.4.0`, `1.4.0-rc.1+build.7`), 128 at most."""
+
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+"""A pipeline run's id (`GITHUB_RUN_ID`, or a time stamp and random digits locally)."""
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 """A rollout name: a DNS label, as it also names a ConfigMap and a Lease on Kubernetes."""
@@ -130,6 +133,27 @@ def check_version(value: str, source: str = "--version") -> str:
     if not re.fullmatch(VERSION_PATTERN, value):
         raise ConfigError(
             f"{source} {value!r} is not a version: 1 to 128 letters, digits and . _ + -, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def check_aware_time(value: str, source: str) -> datetime:
+    """An ISO 8601 time with its time zone (`Z` or `+hh:mm`), or a ConfigError naming `source`."""
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{source} {shown!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{source} {shown!r}: give the time zone (Z or +hh:mm)")
+    return moment
+
+
+def check_run_id(value: str, source: str = "--run-id") -> str:
+    if not re.fullmatch(RUN_ID_PATTERN, value):
+        raise ConfigError(
+            f"{source} {value[:80]!r} is not a run id: 1 to 100 letters, digits and . _ -, "
             "starting with a letter or digit"
         )
     return value

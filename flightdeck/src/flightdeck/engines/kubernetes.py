@@ -171,6 +171,14 @@ def kubernetes_validation_target(config_path: Path | None) -> ValidationTarget:
     )
 
 
+def kubernetes_history() -> HistoryStore:
+    """The delivery history the kubernetes engine's settings name, without the cluster's API
+    (the release workflow's last job records its run there)."""
+    from flightdeck.kubernetes.settings import load_kubernetes_settings
+
+    return _history(load_kubernetes_settings())
+
+
 def _history(settings: KubernetesSettings) -> HistoryStore:
     """The delivery history the settings name: the release's MongoDB (included in its backups)
     unless FLIGHTDECK_HISTORY=jsonl."""
