@@ -73,6 +73,10 @@ def staging(cluster: ChartCluster, version: str, *args: str) -> tuple[int, dict[
             "--settle",
             "90",
             "--json",
+            # Run from the checkout (the chart and values are found there, as on a runner), but
+            # the records go to the test's own folder, not the checkout's .flightdeck.
+            "--records",
+            str(cluster.helm_home.parent / "records"),
             *args,
         ],
         cwd=ROOT,
@@ -131,7 +135,9 @@ def test_a_failing_upgrade_fails_the_stage_and_names_helms_reason(
     assert entry["status"] == "failed"
     assert "helm" in entry["detail"]
     assert "exit code 1" in entry["detail"]
-    assert "replicas" in Path(entry["links"]["log"]).read_text()
+    log = Path(entry["links"]["log"])
+    assert log.is_relative_to(cluster.helm_home.parent / "records")
+    assert "replicas" in log.read_text()
     assert image_tag(cluster, BACKEND) == before
 
 

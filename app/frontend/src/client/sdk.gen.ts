@@ -96,6 +96,6 @@ export const startup = <ThrowOnError extends boolean = true>(options?: Options<S
 export const ready = <ThrowOnError extends boolean = true>(options?: Options<ReadyData, ThrowOnError>) => (options?.client ?? client).get<ReadyResponses, ReadyErrors, ThrowOnError>({ url: '/health/ready', ...options });
 
 /**
- * Readiness (the architecture document's single /health endpoint)
+ * Readiness: the one /health endpoint probes and load balancers call
  */
 export const health = <ThrowOnError extends boolean = true>(options?: Options<HealthData, ThrowOnError>) => (options?.client ?? client).get<HealthResponses, HealthErrors, ThrowOnError>({ url: '/health', ...options });

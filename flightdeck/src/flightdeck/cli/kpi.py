@@ -88,10 +88,10 @@ def render_kpis(report: KpiReport) -> None:
             terminal.info(f"{result.kpi.key}: {result.note}", style="dim")
     since = figures.history_since
     terminal.info(
-        "Targets: the architecture document; DORA levels: the 2023 State of DevOps report "
+        "Targets: the platform's objectives; DORA levels: the 2023 State of DevOps report "
         f"(docs/kpis.md). History since {since:%Y-%m-%d %H:%M} UTC."
         if since
-        else "Targets: the architecture document; DORA levels: the 2023 State of DevOps report "
+        else "Targets: the platform's objectives; DORA levels: the 2023 State of DevOps report "
         "(docs/kpis.md). The history is empty.",
         style="dim",
     )

@@ -468,6 +468,14 @@ def staging(
             "pods scraped, autoscalers settled).",
         ),
     ] = SETTLE_SECONDS,
+    records: Annotated[
+        Path | None,
+        typer.Option(
+            "--records",
+            help="kubernetes: the folder for the stage's log and results, one subfolder per run "
+            "(default: .flightdeck/pipeline in the current directory).",
+        ),
+    ] = None,
     spec: SpecOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
@@ -490,15 +498,14 @@ def staging(
             if not path.is_file():
                 raise ConfigError(f"--values {path}: no such file")
         checks = ValidationOptions(skip=frozenset(skip_check or ()))
-        state = PipelineRun(
-            run_id, Release(version=version), Path(".flightdeck") / "pipeline" / run_id, started
-        )
+        folder = records if records is not None else Path(".flightdeck") / "pipeline"
+        state = PipelineRun(run_id, Release(version=version), folder / run_id, started)
         action: StageAction = functools.partial(
             kubernetes_staging, values=values or [], settle_seconds=settle, options=checks
         )
     elif target == "local":
-        if values or skip_check:
-            raise ConfigError("--values and --skip-check are for the kubernetes target")
+        if values or skip_check or records:
+            raise ConfigError("--values, --skip-check and --records are for the kubernetes target")
         pipeline = LocalPipeline(
             LocalPipelineOptions(
                 source=repo_root("flightdeck pipeline staging"),

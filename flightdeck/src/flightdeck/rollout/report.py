@@ -368,7 +368,7 @@ def delivery_section(report: KpiReport) -> str:
 <h2>Delivery KPIs, {figures.since:%Y-%m-%d %H:%M} to {figures.until:%Y-%m-%d %H:%M} UTC</h2>
 <p>From the delivery history ({len(figures.deployments)} deployments, {len(figures.changes)}
  production changes, {len(figures.failed_changes)} failed); availability, P95 and error rate from
- Prometheus. Targets: the architecture document; DORA levels: the 2023 State of DevOps report
+ Prometheus. Targets: the platform's objectives; DORA levels: the 2023 State of DevOps report
  (docs/kpis.md).</p>
 <table><tr><th>KPI</th><th>value</th><th>target</th><th>pass/fail</th><th>DORA level</th></tr>
 {rows}</table>

@@ -77,5 +77,5 @@ router.add_api_route(
     responses=UNAVAILABLE,
     response_model=HealthStatus,
     name="health",
-    summary="Readiness (the architecture document's single /health endpoint)",
+    summary="Readiness: the one /health endpoint probes and load balancers call",
 )
