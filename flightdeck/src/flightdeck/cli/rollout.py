@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Group
@@ -65,12 +65,17 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
         steps = strategy.steps
         if 0 <= record.step < len(steps) and record.step_started_at and not record.finished:
             in_step = f"{(now - record.step_started_at).total_seconds():.0f}s"
+            judged = (
+                f"sequential judge, {record.judge_state.blocks if record.judge_state else 0} "
+                "blocks of evidence"
+                if record.spec.analysis.judge == "sequential"
+                else f"passing windows {record.step_passes}, "
+                f"inconclusive streak {record.inconclusive_streak}"
+            )
             lines.append(
                 Text(
                     f"step {record.step + 1}/{len(steps)} at {steps[record.step].weight}%: "
-                    f"{in_step} of {format_duration(steps[record.step].hold)}, "
-                    f"passing windows {record.step_passes}, "
-                    f"inconclusive streak {record.inconclusive_streak}"
+                    f"{in_step} of {format_duration(steps[record.step].hold)}, {judged}"
                 )
             )
     if isinstance(strategy, BlueGreenStrategy) and not record.finished:
@@ -91,20 +96,24 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
                 )
             )
     if record.last_analysis:
+        last = record.last_analysis
+        repeated = f" ({last.repeats} evaluations in a row)" if last.repeats > 1 else ""
         table = Table(
-            title=f"analysis at {record.last_analysis.at:%H:%M:%S}: {record.last_analysis.result}",
+            title=f"analysis at {last.at:%H:%M:%S}: {last.result}{repeated}",
             title_justify="left",
         )
-        for column in ("check", "value", "threshold", "result"):
+        for column in ("check", "value", "bounds", "threshold", "result", "behind it"):
             table.add_column(column)
-        for check in record.last_analysis.checks:
+        for check in last.checks:
             style = {"pass": "green", "fail": "red"}.get(check["result"], "yellow")
             value = "no data" if check["value"] is None else f"{check['value']:.4g}"
             table.add_row(
                 Text(check["name"]),
                 value,
+                _bounds(check),
                 f"{check['threshold']:.4g}",
                 Text(check["result"], style=style),
+                Text(_behind(check)),
             )
         lines.append(table)
     for event in record.events[-6:]:
@@ -113,6 +122,33 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
             Text(f"{event.at:%H:%M:%S} {event.phase:<13} {event.message}{repeated}", style="dim")
         )
     return Group(*lines)
+
+
+def _bounds(check: dict[str, Any]) -> str:
+    lower, upper = check.get("lower"), check.get("upper")
+    if lower is None and upper is None:
+        return ""
+    shown = ["-" if side is None else f"{side:.3g}" for side in (lower, upper)]
+    return f"[{shown[0]}, {shown[1]}]"
+
+
+def _behind(check: dict[str, Any]) -> str:
+    """The counts and e-values a check was decided from (sequential judge)."""
+    counts, parts = check.get("counts") or {}, []
+    if "candidate_errors" in counts:
+        errors = f"errors {counts['candidate_errors']:.0f}/{counts['candidate_requests']:.0f}"
+        if "baseline_errors" in counts:
+            errors += f" vs {counts['baseline_errors']:.0f}/{counts['baseline_requests']:.0f}"
+        parts.append(errors)
+    elif "candidate_requests" in counts:
+        parts.append(
+            f"requests {counts['candidate_requests']:.0f} vs "
+            f"{counts.get('baseline_requests', 0):.0f}"
+        )
+    if check.get("evidence"):
+        shown = ", ".join(f"{name} {value:.3g}" for name, value in check["evidence"].items())
+        parts.append(f"evidence {shown} (decides at {check.get('needed', 0):.0f})")
+    return "; ".join(parts)
 
 
 def drive_with_view(controller: Controller, name: str, as_json: bool = False) -> RolloutRecord:

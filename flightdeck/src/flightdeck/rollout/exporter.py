@@ -41,6 +41,7 @@ def write_rollout_metrics(record: RolloutRecord, directory: Path, now: datetime)
         for check in record.last_analysis.checks:
             value = {"pass": 1, "fail": 0}.get(check["result"], -1)
             checks.labels(rollout=record.name, check=check["name"]).set(value)
+        _check_numbers(registry, record)
     end = record.finished_at or now
     Gauge(
         "flightdeck_rollout_duration_seconds",
@@ -69,3 +70,52 @@ def write_rollout_metrics(record: RolloutRecord, directory: Path, now: datetime)
     ).set(1)
     directory.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(directory / f"rollout-{record.name}.prom"), registry)
+
+
+def _check_numbers(registry: CollectorRegistry, record: RolloutRecord) -> None:
+    """The numbers behind the last analysis: values, confidence bounds, e-values and counts."""
+    assert record.last_analysis is not None
+    labels = ["rollout", "check"]
+    value = Gauge(
+        "flightdeck_rollout_check_value",
+        "Last value per check (an estimate for the sequential judge)",
+        labels,
+        registry=registry,
+    )
+    bound = Gauge(
+        "flightdeck_rollout_check_bound",
+        "Confidence bounds of the value (sequential judge)",
+        [*labels, "bound"],
+        registry=registry,
+    )
+    evidence = Gauge(
+        "flightdeck_rollout_check_evidence",
+        "E-values of the sequential tests, by the hypothesis they argue for",
+        [*labels, "hypothesis"],
+        registry=registry,
+    )
+    needed = Gauge(
+        "flightdeck_rollout_check_evidence_needed",
+        "The e-value at which a sequential test decides",
+        labels,
+        registry=registry,
+    )
+    count = Gauge(
+        "flightdeck_rollout_check_count",
+        "The counts a check was computed from (requests and errors by side)",
+        [*labels, "count"],
+        registry=registry,
+    )
+    for check in record.last_analysis.checks:
+        name = {"rollout": record.name, "check": check["name"]}
+        if check.get("value") is not None:
+            value.labels(**name).set(check["value"])
+        for side in ("lower", "upper"):
+            if check.get(side) is not None:
+                bound.labels(**name, bound=side).set(check[side])
+        for hypothesis, number in (check.get("evidence") or {}).items():
+            evidence.labels(**name, hypothesis=hypothesis).set(number)
+        if check.get("needed") is not None:
+            needed.labels(**name).set(check["needed"])
+        for what, number in (check.get("counts") or {}).items():
+            count.labels(**name, count=what).set(number)
