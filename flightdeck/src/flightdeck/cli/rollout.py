@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Group
@@ -25,6 +25,7 @@ from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.validation import check_version, parse_env_assignments
 from flightdeck.engines import rollout_target
+from flightdeck.rollout.analysis import bounds_text, numbers_behind
 from flightdeck.rollout.controller import Controller, utc_now
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import (
@@ -110,10 +111,10 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
             table.add_row(
                 Text(check["name"]),
                 value,
-                _bounds(check),
+                bounds_text(check),
                 f"{check['threshold']:.4g}",
                 Text(check["result"], style=style),
-                Text(_behind(check)),
+                Text(numbers_behind(check)),
             )
         lines.append(table)
     for event in record.events[-6:]:
@@ -122,33 +123,6 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
             Text(f"{event.at:%H:%M:%S} {event.phase:<13} {event.message}{repeated}", style="dim")
         )
     return Group(*lines)
-
-
-def _bounds(check: dict[str, Any]) -> str:
-    lower, upper = check.get("lower"), check.get("upper")
-    if lower is None and upper is None:
-        return ""
-    shown = ["-" if side is None else f"{side:.3g}" for side in (lower, upper)]
-    return f"[{shown[0]}, {shown[1]}]"
-
-
-def _behind(check: dict[str, Any]) -> str:
-    """The counts and e-values a check was decided from (sequential judge)."""
-    counts, parts = check.get("counts") or {}, []
-    if "candidate_errors" in counts:
-        errors = f"errors {counts['candidate_errors']:.0f}/{counts['candidate_requests']:.0f}"
-        if "baseline_errors" in counts:
-            errors += f" vs {counts['baseline_errors']:.0f}/{counts['baseline_requests']:.0f}"
-        parts.append(errors)
-    elif "candidate_requests" in counts:
-        parts.append(
-            f"requests {counts['candidate_requests']:.0f} vs "
-            f"{counts.get('baseline_requests', 0):.0f}"
-        )
-    if check.get("evidence"):
-        shown = ", ".join(f"{name} {value:.3g}" for name, value in check["evidence"].items())
-        parts.append(f"evidence {shown} (decides at {check.get('needed', 0):.0f})")
-    return "; ".join(parts)
 
 
 def drive_with_view(controller: Controller, name: str, as_json: bool = False) -> RolloutRecord:

@@ -59,6 +59,34 @@ class CheckResult:
         }
 
 
+def bounds_text(check: dict[str, Any]) -> str:
+    """A recorded check's confidence bounds, `[lower, upper]`, or "" (threshold judge)."""
+    lower, upper = check.get("lower"), check.get("upper")
+    if lower is None and upper is None:
+        return ""
+    shown = ["-" if side is None else f"{side:.3g}" for side in (lower, upper)]
+    return f"[{shown[0]}, {shown[1]}]"
+
+
+def numbers_behind(check: dict[str, Any]) -> str:
+    """The counts and e-values a recorded check was decided from (sequential judge)."""
+    counts, parts = check.get("counts") or {}, []
+    if "candidate_errors" in counts:
+        errors = f"errors {counts['candidate_errors']:.0f}/{counts['candidate_requests']:.0f}"
+        if "baseline_errors" in counts:
+            errors += f" vs {counts['baseline_errors']:.0f}/{counts['baseline_requests']:.0f}"
+        parts.append(errors)
+    elif "candidate_requests" in counts:
+        parts.append(
+            f"requests {counts['candidate_requests']:.0f} vs "
+            f"{counts.get('baseline_requests', 0):.0f}"
+        )
+    if check.get("evidence"):
+        shown = ", ".join(f"{name} {value:.3g}" for name, value in check["evidence"].items())
+        parts.append(f"evidence {shown} (decides at {check.get('needed', 0):.0f})")
+    return "; ".join(parts)
+
+
 def combine(checks: list[CheckResult], state: JudgeState | None = None) -> Verdict:
     results = {check.result for check in checks}
     verdict: Result = (
