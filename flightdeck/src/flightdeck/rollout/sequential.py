@@ -14,12 +14,12 @@ candidate is failed with probability at most alpha in total, however often it is
   thresholds.max_error_rate: fail when even its lower bound is above, pass when its upper is not.
 - error_rate_vs_baseline, live baseline: two mixtures of two-sample e-processes over blocks of
   new counts (a block closes when both sides have new requests). "Worse": against H0 "the
-  candidate fails at most error_rate_margin more often than the baseline"; reaching 4/alpha fails.
-  "Not worse": against H0 "it fails at least max_error_rate_increase more often"; reaching 4/alpha
+  candidate fails at most error_rate_margin more often than the baseline"; reaching 2/alpha fails.
+  "Not worse": against H0 "it fails at least max_error_rate_increase more often"; reaching 2/alpha
   passes. Against figures measured before a switch (a fixed sample), the two confidence
-  sequences are compared instead: the candidate's (alpha/4) with the baseline's (alpha/4).
+  sequences are compared instead: the candidate's (alpha/4) with the baseline's (alpha/2).
 - p95_latency and p95_vs_baseline: bounds on each side's P95 as histogram_quantile reads the
-  buckets, from confidence sequences at the bucket boundaries (alpha/8 each; two boundaries per
+  buckets, from confidence sequences at the bucket boundaries (alpha/16 each; two boundaries per
   bound): fail when the candidate's lower bound is above max_p95_seconds, or above the floor and
   max_p95_ratio times the baseline's upper bound; pass when the upper bounds allow it.
 - memory and cpu: gauges against the limits, as the threshold judge.
@@ -136,9 +136,10 @@ class SequentialJudge:
         self.provider = provider
         self.analysis = analysis
         alpha = analysis.sequential.false_alarm_rate
+        # The comparison with the baseline catches most regressions, and fastest: half of it.
+        self.alpha_comparison = alpha / 2
         self.alpha_rate = alpha / 4
-        self.alpha_comparison = alpha / 4
-        self.alpha_boundary = alpha / 8
+        self.alpha_boundary = alpha / 16  # four boundaries: two per P95 bound, two bounds
         margin = analysis.sequential.error_rate_margin
         increase = analysis.thresholds.max_error_rate_increase
         self.worse = ComparisonPlan(margin, tuple(margin + step for step in WORSE_STEPS))
