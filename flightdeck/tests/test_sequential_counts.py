@@ -16,7 +16,7 @@ import yaml
 
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.rollout.analysis import Series
-from flightdeck.rollout.sequential import Side, count_queries, latest_scrape_query
+from flightdeck.rollout.sequential import Side, count_queries, latest_scrape_query, since_step
 from testsupport.ports import free_port
 from testsupport.prometheus import Prometheus
 from testsupport.waiting import wait_until
@@ -112,11 +112,16 @@ def test_counts_since_the_step_began_are_exact_and_survive_a_restart(
         exposed.counters = {("/api/a", "200"): 100, ("/api/c", "200"): 50}
         exposed.buckets = {"0.1": 90, "0.5": 100, "+Inf": 100}
         exposed.counters[("/health", "200")] = 1000  # not an /api route: never counted
+        exposed.counters[("/api/d", "200")] = 500
+    scraped_after(exposed, provider, time.time())
+    with exposed.lock:
+        exposed.counters[("/api/d", "200")] = 20  # restarted before the step: counted exactly
     scraped_after(exposed, provider, time.time())
     since = time.time()
     assert counts(provider, since).requests.trials == 0  # nothing since the step began
 
     with exposed.lock:
+        exposed.counters[("/api/d", "200")] = 23  # 3 more
         exposed.counters[("/api/a", "200")] = 130  # 30 more
         exposed.counters[("/api/a", "500")] = 4  # a series born after the step began
         exposed.counters[("/api/c", "200")] = 55  # 5 more, then the process restarts:
@@ -126,11 +131,13 @@ def test_counts_since_the_step_began_are_exact_and_survive_a_restart(
         exposed.counters[("/api/c", "200")] = 7  # 7 since the restart
     scraped_after(exposed, provider, time.time())
 
+    restarted_before = since_step('http_requests_total{route="/api/d"}', since, time.time())
+    assert provider.query(f"sum({restarted_before})") == 3  # exact, not increase()'s estimate
     side = counts(provider, since)
     assert side.requests.events == 4  # counted from 0: its first scrape is not lost
-    # /api/a exactly 34; /api/c fell back to increase() over the step: at least the 7 it
-    # sees after the restart, extrapolated to the step's span at most.
-    assert 34 + 7 <= side.requests.trials <= 34 + 7 + 12
+    # /api/a exactly 34, /api/d exactly 3; /api/c fell back to increase() over the step: at
+    # least the 7 it sees after the restart, extrapolated to the step's span at most.
+    assert 37 + 7 <= side.requests.trials <= 37 + 7 + 12
     assert side.buckets == [(0.1, 20), (0.5, 34), (float("inf"), 34)]
     assert provider.query(latest_scrape_query([CANARY, Series("stable")])) == pytest.approx(
         time.time(), abs=5

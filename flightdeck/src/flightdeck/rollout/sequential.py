@@ -66,12 +66,22 @@ still sensitive to a small one."""
 
 
 def since_step(metric: str, since: float, now: float) -> str:
-    """PromQL: each series' increase since `since` (Unix seconds), exact unless it was reset."""
+    """PromQL: each series' increase since `since` (Unix seconds), exact unless it was reset.
+
+    The value now minus the value at `since` (0 for a series born later); a series reset after
+    `since` (its resets over the lookback and the step, minus those up to `since`) falls back to
+    increase() over the step, which Prometheus extrapolates to the step's span.
+    """
     elapsed = max(1, math.ceil(now - since))
     at = f"{since:.3f}"
+    lookback = f"{LOOKBACK_SECONDS}s"
+    resets_since = (
+        f"resets({metric}[{elapsed + LOOKBACK_SECONDS}s])"
+        f" - (resets({metric}[{lookback}] @ {at}) or {metric} * 0)"
+    )
     return (
         f"(({metric} - (({metric} @ {at}) * 1 or {metric} * 0))"
-        f" unless (resets({metric}[{elapsed + LOOKBACK_SECONDS}s]) > 0))"
+        f" unless ({resets_since}) > 0)"
         f" or increase({metric}[{elapsed}s])"
     )
 
