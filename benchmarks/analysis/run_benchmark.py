@@ -40,7 +40,7 @@ from flightdeck.engines.local import LocalPlatform, local_target
 from flightdeck.rollout.controller import Controller
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
-from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.platform import benchmark_platform
 from testsupport.traffic import Traffic
 
 SCRAPE_SECONDS = 5
@@ -216,30 +216,19 @@ def main() -> None:
         plan += [("e-good", args.low), ("e-bad", args.low)]
     outcomes: list[Outcome] = []
     began, load_before = time.time(), os.getloadavg()
-    with tempfile.TemporaryDirectory() as directory:
-        config = write_platform_config(
-            Path(directory),
-            monitoring={
-                "scrape_interval_seconds": SCRAPE_SECONDS,
-                "evaluation_interval_seconds": SCRAPE_SECONDS,
-            },
-            rate_limit={"requests_per_second": 5000, "burst": 5000},
-            backup={"enabled": False},
-        )
-        platform = platform_from_file(config)
-        platform.up()
-        try:
-            controller = Controller(local_target(config))
-            for key, runs in plan:
-                scenario = SCENARIOS[key]
-                with traffic(platform, scenario.rate):
-                    for run in range(runs):
-                        for judge in JUDGES:
-                            outcome = run_one(controller, platform, scenario, judge, run)
-                            outcomes.append(outcome)
-                            print(json.dumps(asdict(outcome)), flush=True)
-        finally:
-            platform.down(purge=True)
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        benchmark_platform(Path(directory), SCRAPE_SECONDS) as (platform, config),
+    ):
+        controller = Controller(local_target(config))
+        for key, runs in plan:
+            scenario = SCENARIOS[key]
+            with traffic(platform, scenario.rate):
+                for run in range(runs):
+                    for judge in JUDGES:
+                        outcome = run_one(controller, platform, scenario, judge, run)
+                        outcomes.append(outcome)
+                        print(json.dumps(asdict(outcome)), flush=True)
     took = time.time() - began
     print(
         f"\n{len(outcomes)} rollouts in {took / 60:.0f} min on {os.cpu_count()} CPUs; "

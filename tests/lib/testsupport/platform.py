@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,30 @@ def write_platform_config(directory: Path, **overrides: Any) -> Path:
 
 def platform_from_file(path: Path) -> LocalPlatform:
     return LocalPlatform(LocalContext(load_platform_config(path, path.parent)))
+
+
+@contextlib.contextmanager
+def benchmark_platform(
+    directory: Path, scrape_seconds: int
+) -> Iterator[tuple[LocalPlatform, Path]]:
+    """A platform for benchmarks, up until the block ends (then purged): Prometheus scraping
+    every `scrape_seconds`, the ingress rate limit out of the way, no backups. Yields the
+    platform and its config file."""
+    config = write_platform_config(
+        directory,
+        monitoring={
+            "scrape_interval_seconds": scrape_seconds,
+            "evaluation_interval_seconds": scrape_seconds,
+        },
+        rate_limit={"requests_per_second": 5000, "burst": 5000},
+        backup={"enabled": False},
+    )
+    platform = platform_from_file(config)
+    platform.up()
+    try:
+        yield platform, config
+    finally:
+        platform.down(purge=True)
 
 
 def trust_platform_ca(platform: LocalPlatform) -> ssl.SSLContext:
