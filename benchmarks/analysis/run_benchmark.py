@@ -11,6 +11,7 @@ see the same machine. The spec is the same for both apart from `analysis.judge`.
   (c) latency 1.5x at P95: stable answers in ~170 ms, the canary in ~260 ms
   (d) good canaries (both 0.2% errors): false rollbacks, and how long a promotion takes
   (e) 2 req/s in all: a good and a bad canary; no decision without the evidence for it
+  (f) good canaries on a noisier service (both 2% errors): false rollbacks
 
     uv run --all-packages python benchmarks/analysis/run_benchmark.py \
         --runs 5 --good 30 --low 2 --json benchmarks/analysis/results.json
@@ -57,6 +58,7 @@ SPEC: dict[str, Any] = {
     "smoke_tests": {"enabled": False},
 }
 GOOD_ERRORS = {"FAULT_ERROR_RATE": "0.002"}
+NOISY_ERRORS = {"FAULT_ERROR_RATE": "0.02"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ SCENARIOS = {
     "d": Scenario("d", "good canary (0.2% errors)", GOOD_ERRORS, GOOD_ERRORS, bad=False),
     "e-good": Scenario("e-good", "2 req/s, good canary", GOOD_ERRORS, GOOD_ERRORS, 2, bad=False),
     "e-bad": Scenario("e-bad", "2 req/s, 20% errors", GOOD_ERRORS, {"FAULT_ERROR_RATE": "0.2"}, 2),
+    "f": Scenario("f", "good canary, 2% errors as stable", NOISY_ERRORS, NOISY_ERRORS, bad=False),
 }
 
 
@@ -202,10 +205,11 @@ def table(outcomes: list[Outcome]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", default="a,b,c,d,e", help="comma-separated: a,b,c,d,e")
+    parser.add_argument("--scenarios", default="a,b,c,d,e", help="comma-separated: a,b,c,d,e,f")
     parser.add_argument("--runs", type=int, default=5, help="repetitions of a, b, c per judge")
     parser.add_argument("--good", type=int, default=30, help="good canaries (d) per judge")
     parser.add_argument("--low", type=int, default=2, help="low-traffic canaries of each kind")
+    parser.add_argument("--noisy", type=int, default=10, help="good canaries at 2% errors (f)")
     parser.add_argument("--json", type=Path, help="also write every outcome here")
     args = parser.parse_args()
     wanted = args.scenarios.split(",")
@@ -214,6 +218,8 @@ def main() -> None:
         plan.append(("d", args.good))
     if "e" in wanted:
         plan += [("e-good", args.low), ("e-bad", args.low)]
+    if "f" in wanted:
+        plan.append(("f", args.noisy))
     outcomes: list[Outcome] = []
     began, load_before = time.time(), os.getloadavg()
     with (
