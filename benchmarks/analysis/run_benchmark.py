@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="repetitions of a, b, c per judge")
     parser.add_argument("--good", type=int, default=30, help="good canaries (d) per judge")
     parser.add_argument("--low", type=int, default=2, help="low-traffic canaries of each kind")
-    parser.add_argument("--noisy", type=int, default=10, help="good canaries at 2% errors (f)")
+    parser.add_argument("--noisy", type=int, default=10, help="good canaries at 2%% errors (f)")
     parser.add_argument("--json", type=Path, help="also write every outcome here")
     args = parser.parse_args()
     wanted = args.scenarios.split(",")
