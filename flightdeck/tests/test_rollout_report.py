@@ -108,7 +108,7 @@ def test_a_sequential_decision_shows_the_numbers_behind_it() -> None:
             "lower": 0.012,
             "upper": 0.71,
             "evidence": {"worse": 512.0, "not_worse": 0.4},
-            "needed": 400.0,
+            "needed": {"worse": 200.0, "not_worse": 40.0},
             "counts": {
                 "candidate_errors": 3,
                 "candidate_requests": 15,
@@ -119,5 +119,5 @@ def test_a_sequential_decision_shows_the_numbers_behind_it() -> None:
     ]
     page = render_report("demo", [decided], samples())
     assert "error_rate_vs_baseline: fail (0.2; [0.012, 0.71]; errors 3/15 vs 0/140;" in page
-    assert "evidence worse 512, not_worse 0.4 (decides at 400)" in page
+    assert "evidence worse 512 of 200, not_worse 0.4 of 40" in page
     assert "(3 in a row)" in page

@@ -77,7 +77,8 @@ def test_a_clear_failure_is_decided_within_a_few_scrapes_with_the_numbers_behind
     assert run.elapsed <= 15  # three scrapes: 15 requests, 3 of them failed
     compared = checks(verdict)["error_rate_vs_baseline"]
     assert compared.result == "fail"
-    assert compared.evidence["worse"] >= compared.needed == 200  # 1 / (1% / 2)
+    assert compared.evidence["worse"] >= compared.needed["worse"] == 200  # 1 / (1% / 2)
+    assert compared.needed["not_worse"] == 40  # 1 / (5% / 2): passing rests on the miss rate
     assert compared.counts["candidate_errors"] >= 3
     assert compared.counts["baseline_errors"] == 0
     assert "evidence" in compared.detail

@@ -44,8 +44,8 @@ class CheckResult:
     upper: float | None = None
     evidence: dict[str, float] | None = None
     """E-values of the sequential tests behind the check, by what they argue for."""
-    needed: float | None = None
-    """The e-value at which a test decides (1 / its share of the false-alarm rate)."""
+    needed: dict[str, float] | None = None
+    """The e-value at which each test decides (1 / its share of the false-alarm or miss rate)."""
     counts: dict[str, float] | None = None
     """The counts the check was computed from (requests, errors, by side)."""
 
@@ -82,8 +82,14 @@ def numbers_behind(check: dict[str, Any]) -> str:
             f"{counts.get('baseline_requests', 0):.0f}"
         )
     if check.get("evidence"):
-        shown = ", ".join(f"{name} {value:.3g}" for name, value in check["evidence"].items())
-        parts.append(f"evidence {shown} (decides at {check.get('needed', 0):.0f})")
+        needed = check.get("needed") or {}
+        parts.append(
+            "evidence "
+            + ", ".join(
+                f"{name} {value:.3g} of {needed.get(name, 0):.0f}"
+                for name, value in check["evidence"].items()
+            )
+        )
     return "; ".join(parts)
 
 

@@ -97,7 +97,7 @@ def _check_numbers(registry: CollectorRegistry, record: RolloutRecord) -> None:
     needed = Gauge(
         "flightdeck_rollout_check_evidence_needed",
         "The e-value at which a sequential test decides",
-        labels,
+        [*labels, "hypothesis"],
         registry=registry,
     )
     count = Gauge(
@@ -115,7 +115,7 @@ def _check_numbers(registry: CollectorRegistry, record: RolloutRecord) -> None:
                 bound.labels(**name, bound=side).set(check[side])
         for hypothesis, number in (check.get("evidence") or {}).items():
             evidence.labels(**name, hypothesis=hypothesis).set(number)
-        if check.get("needed") is not None:
-            needed.labels(**name).set(check["needed"])
+        for hypothesis, number in (check.get("needed") or {}).items():
+            needed.labels(**name, hypothesis=hypothesis).set(number)
         for what, number in (check.get("counts") or {}).items():
             count.labels(**name, count=what).set(number)

@@ -7,21 +7,23 @@ Prometheus has a scrape newer than the last one it judged: one small query per t
 evaluation (four count queries, memory and CPU) only when there is something new.
 
 Checks, with `alpha` = analysis.sequential.false_alarm_rate shared out so that a step of a good
-candidate is failed with probability at most alpha in total, however often it is evaluated
-(rollout/statistics.py and docs/canary.md explain the tests):
+candidate is failed with probability at most alpha in total, however often it is evaluated, and
+`beta` = analysis.sequential.miss_rate shared out the same way for passing a step of a candidate
+clearly worse than the thresholds allow (rollout/statistics.py and docs/canary.md explain them):
 
-- error_rate: a confidence sequence (alpha/4) for the candidate's failure share, against
-  thresholds.max_error_rate: fail when even its lower bound is above, pass when its upper is not.
+- error_rate: a confidence sequence for the candidate's failure share, against
+  thresholds.max_error_rate: fail when even its lower bound (alpha/4) is above, pass when its
+  upper bound (beta/4) is not.
 - error_rate_vs_baseline, live baseline: two mixtures of two-sample e-processes over blocks of
   new counts (a block closes when both sides have new requests). "Worse": against H0 "the
   candidate fails at most error_rate_margin more often than the baseline"; reaching 2/alpha fails.
-  "Not worse": against H0 "it fails at least max_error_rate_increase more often"; reaching 2/alpha
-  passes. Against figures measured before a switch (a fixed sample), the two confidence
-  sequences are compared instead: the candidate's (alpha/4) with the baseline's (alpha/2).
+  "Not worse": against H0 "it fails at least max_error_rate_increase more often"; reaching 2/beta
+  passes. Against figures measured before a switch (a fixed sample), confidence sequences are
+  compared instead: the candidate's (alpha/4, beta/4) with the baseline's (alpha/2, beta/2).
 - p95_latency and p95_vs_baseline: bounds on each side's P95 as histogram_quantile reads the
-  buckets, from confidence sequences at the bucket boundaries (alpha/16 each; two boundaries per
-  bound): fail when the candidate's lower bound is above max_p95_seconds, or above the floor and
-  max_p95_ratio times the baseline's upper bound; pass when the upper bounds allow it.
+  buckets, from confidence sequences at the bucket boundaries (alpha/16 or beta/16 each; two
+  boundaries per bound): fail when the candidate's lower bound is above max_p95_seconds, or above
+  the floor and max_p95_ratio times the baseline's upper bound; pass when the upper bounds allow.
 - memory and cpu: gauges against the limits, as the threshold judge.
 """
 
@@ -145,11 +147,12 @@ class SequentialJudge:
     def __init__(self, provider: MetricsProvider, analysis: Analysis) -> None:
         self.provider = provider
         self.analysis = analysis
-        alpha = analysis.sequential.false_alarm_rate
-        # The comparison with the baseline catches most regressions, and fastest: half of it.
-        self.alpha_comparison = alpha / 2
-        self.alpha_rate = alpha / 4
-        self.alpha_boundary = alpha / 16  # four boundaries: two per P95 bound, two bounds
+        # Failing rests on the false-alarm rate, passing on the miss rate, each shared out the
+        # same way: the comparison with the baseline catches most regressions, and fastest, so
+        # it has half; the candidate's own error rate a quarter; each of the four histogram
+        # boundaries the P95 bounds rest on a sixteenth.
+        self.fail = Shares(analysis.sequential.false_alarm_rate)
+        self.passing = Shares(analysis.sequential.miss_rate)
         margin = analysis.sequential.error_rate_margin
         increase = analysis.thresholds.max_error_rate_increase
         self.worse = ComparisonPlan(margin, tuple(margin + step for step in WORSE_STEPS))
@@ -225,10 +228,17 @@ class SequentialJudge:
         return combine(checks, state)
 
     # -- error rate ---------------------------------------------------------------------------
+    def _rate_bounds(self, tally: Tally, fail_alpha: float, pass_alpha: float) -> Bounds:
+        """The lower bound that may fail a check, and the upper bound that may pass it."""
+        return Bounds(
+            confidence_sequence(tally, fail_alpha).lower,
+            confidence_sequence(tally, pass_alpha).upper,
+        )
+
     def _error_rate(self, name: str, candidate: Side) -> CheckResult:
         limit = self.analysis.thresholds.max_error_rate
         tally = candidate.requests
-        bounds = confidence_sequence(tally, self.alpha_rate)
+        bounds = self._rate_bounds(tally, self.fail.rate, self.passing.rate)
         shown = (
             f"error_rate {name} {_tally(tally)}, between {_percent(bounds.lower)} and "
             f"{_percent(bounds.upper)}"
@@ -250,11 +260,11 @@ class SequentialJudge:
             counts={"candidate_errors": float(tally.events), "candidate_requests": tally.trials},
         )
 
-    def _difference_bounds(self, candidate: Tally, baseline: Tally) -> tuple[Bounds, Bounds]:
-        return (
-            confidence_sequence(candidate, self.alpha_rate),
-            confidence_sequence(baseline, self.alpha_comparison),
-        )
+    def _difference(self, candidate: Tally, baseline: Tally) -> Bounds:
+        """Bounds on the candidate's error rate minus the baseline's."""
+        mine = self._rate_bounds(candidate, self.fail.rate, self.passing.rate)
+        theirs = self._rate_bounds(baseline, self.passing.comparison, self.fail.comparison)
+        return Bounds(mine.lower - theirs.upper, mine.upper - theirs.lower)
 
     def _errors_vs_live(
         self, state: JudgeState, candidate: Side, base: Side, name: str
@@ -286,42 +296,41 @@ class SequentialJudge:
                 baseline_errors=max(closed.baseline_errors, base.requests.events),
             )
             state.blocks += 1
-        needed = 1 / self.alpha_comparison
-        worse = _e_value(state.worse)
-        not_worse = _e_value(state.not_worse)
-        state.not_worse_reached = state.not_worse_reached or not_worse >= needed
+        fails_at, passes_at = 1 / self.fail.comparison, 1 / self.passing.comparison
+        worse, not_worse = _e_value(state.worse), _e_value(state.not_worse)
+        state.not_worse_reached = state.not_worse_reached or not_worse >= passes_at
         margin = self.analysis.sequential.error_rate_margin
         increase = self.analysis.thresholds.max_error_rate_increase
         shown = f"{name} {_tally(candidate.requests)} vs baseline {_tally(base.requests)}"
-        if worse >= needed:
+        if worse >= fails_at:
             result = "fail"
             detail = (
                 f"error_rate_vs_baseline: fails more often than the baseline + "
-                f"{100 * margin:.2f} points: {shown}, evidence {worse:.0f} >= {needed:.0f}"
+                f"{100 * margin:.2f} points: {shown}, evidence {worse:.0f} >= {fails_at:.0f}"
             )
         elif state.not_worse_reached:
             result = "pass"
             detail = (
                 f"error_rate_vs_baseline: less than {100 * increase:.2f} points worse: {shown}, "
-                f"evidence reached {needed:.0f}"
+                f"evidence reached {passes_at:.0f}"
             )
         else:
             result = "inconclusive"
             detail = (
-                f"error_rate_vs_baseline: not yet: {shown}, evidence worse {worse:.3g}, "
-                f"not worse {not_worse:.3g} (decides at {needed:.0f})"
+                f"error_rate_vs_baseline: not yet: {shown}, evidence worse {worse:.3g} "
+                f"(fails at {fails_at:.0f}), not worse {not_worse:.3g} (passes at {passes_at:.0f})"
             )
-        rates, base_rates = self._difference_bounds(candidate.requests, base.requests)
+        bounds = self._difference(candidate.requests, base.requests)
         return CheckResult(
             "error_rate_vs_baseline",
             _difference(candidate.requests, base.requests),
             margin,
             result,  # type: ignore[arg-type]
             detail,
-            lower=rates.lower - base_rates.upper,
-            upper=rates.upper - base_rates.lower,
+            lower=bounds.lower,
+            upper=bounds.upper,
             evidence={"worse": worse, "not_worse": not_worse},
-            needed=needed,
+            needed={"worse": fails_at, "not_worse": passes_at},
             counts=_counts(candidate.requests, base.requests),
         )
 
@@ -336,15 +345,14 @@ class SequentialJudge:
                 "inconclusive",
                 "error_rate_vs_baseline: no counts were measured before the switch",
             )
-        rates, base_rates = self._difference_bounds(candidate.requests, base.requests)
-        lower, upper = rates.lower - base_rates.upper, rates.upper - base_rates.lower
+        bounds = self._difference(candidate.requests, base.requests)
         shown = (
             f"{_tally(candidate.requests)} vs {_tally(base.requests)} before the switch; "
-            f"difference between {100 * lower:.2f} and {100 * upper:.2f} points"
+            f"difference between {100 * bounds.lower:.2f} and {100 * bounds.upper:.2f} points"
         )
-        if lower > margin:
+        if bounds.lower > margin:
             result, detail = "fail", f"error_rate_vs_baseline: worse by > {100 * margin:.2f}"
-        elif candidate.requests.trials and upper <= increase:
+        elif candidate.requests.trials and bounds.upper <= increase:
             result, detail = "pass", f"error_rate_vs_baseline: < {100 * increase:.2f} worse"
         else:
             result, detail = "inconclusive", "error_rate_vs_baseline: not yet"
@@ -354,12 +362,22 @@ class SequentialJudge:
             margin,
             result,  # type: ignore[arg-type]
             f"{detail} points: {shown}",
-            lower=lower,
-            upper=upper,
+            lower=bounds.lower,
+            upper=bounds.upper,
             counts=_counts(candidate.requests, base.requests),
         )
 
     # -- latency ------------------------------------------------------------------------------
+    def _p95_bounds(self, buckets: list[Bucket], fail_alpha: float, pass_alpha: float) -> Bounds:
+        """The lower bound of a P95 from the fail side's sequences, the upper from the pass
+        side's (for the baseline the sides swap: its upper bound is what may fail the canary)."""
+        if not buckets:
+            return Bounds(0.0, math.inf)
+        return Bounds(
+            quantile_bounds(QUANTILE, buckets, fail_alpha).lower,
+            quantile_bounds(QUANTILE, buckets, pass_alpha).upper,
+        )
+
     def _latency(self, name: str, candidate: Side, base_name: str, base: Side) -> list[CheckResult]:
         limits = self.analysis.thresholds
         counts = {"candidate_requests": float(candidate.timed), "baseline_requests": base.timed}
@@ -372,7 +390,7 @@ class SequentialJudge:
                 )
             ]
         estimate = histogram_quantile(QUANTILE, candidate.buckets)
-        bounds = quantile_bounds(QUANTILE, candidate.buckets, self.alpha_boundary)
+        bounds = self._p95_bounds(candidate.buckets, self.fail.boundary, self.passing.boundary)
         shown = f"{name} P95 {_ms(estimate)}, between {_ms(bounds.lower)} and {_ms(bounds.upper)}"
         absolute = CheckResult(
             "p95_latency",
@@ -401,11 +419,8 @@ class SequentialJudge:
     ) -> CheckResult:
         limits = self.analysis.thresholds
         ratio, floor = limits.max_p95_ratio, limits.p95_ratio_floor_seconds
-        if base.buckets:
-            base_estimate = histogram_quantile(QUANTILE, base.buckets)
-            base_bounds = quantile_bounds(QUANTILE, base.buckets, self.alpha_boundary)
-        else:
-            base_estimate, base_bounds = None, Bounds(0.0, math.inf)
+        base_estimate = histogram_quantile(QUANTILE, base.buckets) if base.buckets else None
+        base_bounds = self._p95_bounds(base.buckets, self.passing.boundary, self.fail.boundary)
         shown_base = (
             f"{base_name} P95 {_ms(base_estimate)}, between {_ms(base_bounds.lower)} and "
             f"{_ms(base_bounds.upper)}"
@@ -428,6 +443,15 @@ class SequentialJudge:
             upper=bounds.upper / base_bounds.lower if base_bounds.lower > 0 else None,
             counts=counts,
         )
+
+
+class Shares:
+    """How one error rate (false alarms, or misses) is shared out among the tests of a step."""
+
+    def __init__(self, rate: float) -> None:
+        self.comparison = rate / 2
+        self.rate = rate / 4
+        self.boundary = rate / 16
 
 
 def _difference(candidate: Tally, baseline: Tally) -> float | None:

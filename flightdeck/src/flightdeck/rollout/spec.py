@@ -103,6 +103,13 @@ class Sequential(Strict):
         description="chance that a step of a canary as good as the baseline is failed, however "
         "often it is evaluated",
     )
+    miss_rate: float = Field(
+        0.05,
+        gt=0,
+        le=0.5,
+        description="chance that a step of a candidate clearly worse than the thresholds allow "
+        "is passed (the next steps test it again)",
+    )
     error_rate_margin: float = Field(
         0.0,
         ge=0,
