@@ -25,7 +25,7 @@ from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError
 from flightdeck.core.validation import check_version, parse_env_assignments
 from flightdeck.engines import rollout_target
-from flightdeck.rollout.analysis import bounds_text, numbers_behind
+from flightdeck.rollout.analysis import Figures, bounds_text, numbers_behind
 from flightdeck.rollout.controller import Controller, utc_now
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import (
@@ -93,7 +93,7 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
                 Text(
                     f"monitor: {elapsed} of {format_duration(strategy.monitor)}, "
                     f"clean windows {record.step_passes}, before the switch: "
-                    f"{record.baseline_figures}"
+                    f"{Figures.from_dict(record.baseline_figures).summary()}"
                 )
             )
     if record.last_analysis:

@@ -40,8 +40,9 @@ class CheckResult:
     result: Result
     detail: str
     lower: float | None = None
-    """A confidence bound below the value (sequential judge)."""
+    """Sequential judge: the bound that can fail the check (at the false-alarm rate)."""
     upper: float | None = None
+    """Sequential judge: the bound that can pass the check (at the miss rate)."""
     evidence: dict[str, float] | None = None
     """E-values of the sequential tests behind the check, by what they argue for."""
     needed: dict[str, float] | None = None
@@ -209,6 +210,12 @@ class Figures:
     requests: float | None = None
     errors: float | None = None
     buckets: dict[str, float] | None = field(default=None)
+
+    def summary(self) -> str:
+        error = "no data" if self.error_rate is None else f"{100 * self.error_rate:.2f}% errors"
+        p95 = "no data" if self.p95_seconds is None else f"P95 {self.p95_seconds * 1000:.0f}ms"
+        counted = "" if self.requests is None else f" ({self.requests:.0f} requests)"
+        return f"{error}, {p95}{counted}"
 
     def as_dict(self) -> dict[str, Any]:
         """For the rollout record: the counts only when they were measured."""

@@ -207,7 +207,9 @@ class BlueGreenStrategy:
                 self.target.metrics, Series(record.baseline_track), record.spec.analysis
             )
             record.baseline_figures = figures.as_dict()
-            controller.event(record, f"{record.baseline_track} before the switch: {_show(figures)}")
+            controller.event(
+                record, f"{record.baseline_track} before the switch: {figures.summary()}"
+            )
             return True  # saved before traffic moves: a resumed controller never re-measures
         self.target.router.apply(Routing(colour))
         now = controller.clock()
@@ -374,12 +376,6 @@ class BlueGreenStrategy:
             },
         )
         return True
-
-
-def _show(figures: Figures) -> str:
-    error = "no data" if figures.error_rate is None else f"{100 * figures.error_rate:.2f}% errors"
-    p95 = "no data" if figures.p95_seconds is None else f"P95 {figures.p95_seconds * 1000:.0f}ms"
-    return f"{error}, {p95}"
 
 
 def _iso(value: datetime | None) -> str | None:
