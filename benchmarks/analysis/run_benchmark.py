@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "lib"))
 
+from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.tracks import TrackSpec
 from flightdeck.engines.local import LocalPlatform, local_target
 from flightdeck.rollout.controller import Controller
@@ -94,6 +96,9 @@ class Outcome:
     reason: str
     decided_after: float | None
     """Seconds from the canary taking traffic (10% applied) to its weight going to 0."""
+    after_first_failure: float | None
+    """Seconds from the first failed request the clients saw after the canary took traffic to
+    the weight going to 0 (scenario a: stable fails nothing, so that request was the canary's)."""
     step: int
     canary_requests: float | None
     """Canary requests behind the last analysis (in its window, or since its step began)."""
@@ -140,18 +145,24 @@ def set_stable(platform: LocalPlatform, env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def traffic(platform: LocalPlatform, rate: float) -> Iterator[None]:
+def traffic(platform: LocalPlatform, rate: float) -> Iterator[list[LoadGenerator]]:
     """`rate` requests/s in all, spread over enough clients for 260 ms answers."""
     clients = max(1, min(20, round(rate / 2.5)))
     with contextlib.ExitStack() as stack:
-        for _ in range(clients):
-            stack.enter_context(Traffic(platform, rate=rate / clients))
+        generators = [
+            stack.enter_context(Traffic(platform, rate=rate / clients)) for _ in range(clients)
+        ]
         time.sleep(2 * SCRAPE_SECONDS)  # a baseline in Prometheus before the first rollout
-        yield
+        yield generators
 
 
 def run_one(
-    controller: Controller, platform: LocalPlatform, scenario: Scenario, judge: str, run: int
+    controller: Controller,
+    platform: LocalPlatform,
+    clients: list[LoadGenerator],
+    scenario: Scenario,
+    judge: str,
+    run: int,
 ) -> Outcome:
     data = json.loads(json.dumps(SPEC))
     data["analysis"]["judge"] = judge
@@ -162,6 +173,8 @@ def run_one(
     record = controller.start(spec, version, dict(scenario.canary_env))
     record, paused = drive(controller, record.name)
     stepped, zero = event_time(record, "step 1/"), event_time(record, "weight 0")
+    failed = [c.first_failure_since(stepped) for c in clients] if stepped is not None else []
+    first_failure = min((moment for moment in failed if moment is not None), default=None)
     return Outcome(
         scenario=scenario.key,
         judge=judge,
@@ -169,6 +182,9 @@ def run_one(
         phase="Paused" if paused else record.phase,
         reason=record.reason or "",
         decided_after=None if stepped is None or zero is None or paused else zero - stepped,
+        after_first_failure=None
+        if first_failure is None or zero is None or paused
+        else zero - first_failure,
         step=record.step,
         canary_requests=canary_requests(record),
         duration=time.monotonic() - started,
@@ -182,8 +198,11 @@ def seconds(values: list[float]) -> str:
 
 
 def table(outcomes: list[Outcome]) -> str:
-    lines = ["| scenario | judge | outcomes | decided after | canary requests at the end |"]
-    lines.append("|---|---|---|---|---|")
+    lines = [
+        "| scenario | judge | outcomes | weight 0 after the canary took traffic "
+        "| after the first failed request | canary requests at the end |"
+    ]
+    lines.append("|---|---|---|---|---|---|")
     for key, scenario in SCENARIOS.items():
         for judge in JUDGES:
             mine = [o for o in outcomes if o.scenario == key and o.judge == judge]
@@ -194,16 +213,21 @@ def table(outcomes: list[Outcome]) -> str:
                 label = outcome.phase + (" (analysis)" if outcome.caught else "")
                 phases[label] = phases.get(label, 0) + 1
             shown = ", ".join(f"{count} {phase}" for phase, count in sorted(phases.items()))
-            decided = [o.decided_after for o in mine if o.decided_after is not None and o.caught]
+            caught = [o for o in mine if o.caught]
+            decided = [o.decided_after for o in caught if o.decided_after is not None]
+            first = [o.after_first_failure for o in caught if o.after_first_failure is not None]
             requests = [o.canary_requests for o in mine if o.canary_requests is not None]
             lines.append(
                 f"| {key}: {scenario.title} | {judge} | {shown} | {seconds(decided)} | "
+                f"{seconds(first) if key == 'a' else '-'} | "
                 f"{', '.join(f'{r:.0f}' for r in requests)} |"
             )
     return "\n".join(lines)
 
 
 def main() -> None:
+    # A TERM (or an INT to a background job, which ignores INT) still takes the platform down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", default="a,b,c,d,e", help="comma-separated: a,b,c,d,e,f")
     parser.add_argument("--runs", type=int, default=5, help="repetitions of a, b, c per judge")
@@ -229,10 +253,10 @@ def main() -> None:
         controller = Controller(local_target(config))
         for key, runs in plan:
             scenario = SCENARIOS[key]
-            with traffic(platform, scenario.rate):
+            with traffic(platform, scenario.rate) as clients:
                 for run in range(runs):
                     for judge in JUDGES:
-                        outcome = run_one(controller, platform, scenario, judge, run)
+                        outcome = run_one(controller, platform, clients, scenario, judge, run)
                         outcomes.append(outcome)
                         print(json.dumps(asdict(outcome)), flush=True)
     took = time.time() - began
