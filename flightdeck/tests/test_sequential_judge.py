@@ -290,3 +290,60 @@ def test_a_blue_green_monitor_switches_back_on_evidence_against_the_figures(rig:
     assert "the monitor failed" in (record.reason or "")
     assert router.routing.active == "stable"
     assert "green" not in workloads.tracks
+
+
+def bluegreen_sequential(**strategy: Any) -> RolloutSpec:
+    return RolloutSpec.model_validate(
+        {
+            "strategy": {"type": "bluegreen", "monitor": "60s", **strategy},
+            "analysis": {
+                "judge": "sequential",
+                "interval": "10s",
+                "inconclusive": {"policy": "pause", "limit": 3},
+            },
+        }
+    )
+
+
+def test_a_blue_green_preview_is_judged_against_the_serving_colour(rig: Rig) -> None:
+    controller, router, workloads, metrics, _, clock, _ = rig
+    metrics.flows["candidate"] = Flow(rate=20, error_share=0.1)
+    controller.start(bluegreen_sequential(pre_promotion_analysis="60s"), "2.0.0", {})
+    assert run_for(controller, clock, 30, step=5) == "RolledBack"
+    record = controller.load("backend")
+    assert record is not None
+    assert (record.reason or "").startswith("the preview analysis failed: error_rate")
+    assert record.switched_at is None  # never switched
+    assert router.routing.active == "stable"
+    assert workloads.preview_loads  # the preview was under load while judged
+
+    metrics.flows["candidate"] = Flow(rate=20)
+    controller.start(bluegreen_sequential(pre_promotion_analysis="20s"), "2.0.0", {})
+    assert run_for(controller, clock, 30, step=5) == "Monitoring"
+    record = controller.load("backend")
+    assert record is not None
+    preview = [run for run in record.analyses if run.step == 0 and run.at > record.started_at]
+    assert preview[-1].result == "pass"  # the switch came on evidence
+    assert record.judge_state is None or record.judge_state.since == record.step_started_at
+
+
+def test_a_good_blue_green_monitor_finishes_on_evidence(rig: Rig) -> None:
+    controller, _, workloads, *_, clock, _ = rig
+    controller.start(bluegreen_sequential(), "2.0.0", {})
+    controller.tick("backend")
+    assert run_for(controller, clock, 80, step=1) == "Succeeded"
+    assert "stable" not in workloads.tracks
+
+
+def test_a_blue_green_monitor_without_evidence_pauses_with_the_old_colour_up(rig: Rig) -> None:
+    controller, _, workloads, metrics, _, clock, _ = rig
+    metrics.flows["candidate"] = Flow(rate=0.05)  # almost nothing to judge after the switch
+    controller.start(bluegreen_sequential(), "2.0.0", {})
+    controller.tick("backend")
+    # The 60 s monitor, then 3 x 10 s to decide: paused with the old colour still up.
+    assert run_for(controller, clock, 85, step=1) == "Monitoring"
+    assert run_for(controller, clock, 10, step=1) == "Paused"
+    record = controller.load("backend")
+    assert record is not None
+    assert "no decision in the monitor 30s after its planned end" in record.events[-1].message
+    assert "stable" in workloads.tracks
