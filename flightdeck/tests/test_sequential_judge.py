@@ -228,6 +228,25 @@ def test_a_good_canary_passes_every_step_on_evidence_and_is_promoted(rig: Rig) -
     assert [routing.canary_weight for routing in router.history] == [0, 10, 50, 100, 0]
 
 
+def test_the_canary_takes_traffic_only_once_prometheus_scrapes_it(rig: Rig) -> None:
+    controller, router, _, metrics, _, clock, _ = rig
+    metrics.candidate_scraped = False
+    controller.start(sequential(), "2.0.0", {})
+    assert run_for(controller, clock, 20, step=5) == "Initializing"
+    assert router.history == []  # no pool, no weight: nothing would judge its requests
+    metrics.candidate_scraped = True
+    assert run_for(controller, clock, 5, step=5) == "Progressing"
+
+    metrics.candidate_scraped = False
+    controller.request("backend", "abort")
+    controller.tick("backend")
+    controller.start(sequential(), "2.0.0", {})
+    assert run_for(controller, clock, 310, step=10) == "RolledBack"  # candidate_ready: 5m
+    record = controller.load("backend")
+    assert record is not None
+    assert "Prometheus has not scraped the canary within 5m" in (record.reason or "")
+
+
 def test_too_little_traffic_pauses_after_the_hold_and_its_allowance(rig: Rig) -> None:
     controller, router, _, metrics, _, clock, _ = rig
     metrics.flows["candidate"] = Flow(rate=0.1)

@@ -123,6 +123,7 @@ class Metrics:
         self.scrape_seconds = 5.0
         self.flows = {"candidate": Flow(rate=5), "baseline": Flow(rate=45)}
         self.evaluations = 0
+        self.candidate_scraped = True
         self.window = spec.analysis.rate_window
         self.canary: dict[str, float | None] = {
             "requests": 100,
@@ -160,7 +161,8 @@ class Metrics:
         if self.fail_with is not None:
             raise self.fail_with
         if expression.startswith("max(timestamp(up{"):
-            return self._scraped()
+            unseen = not self.candidate_scraped and 'version="2.0.0"' in expression
+            return None if unseen else self._scraped()
         found = re.search(r"\[(\d+)s\]", expression)  # whatever window the spec asks for
         window = timedelta(seconds=int(found.group(1))) if found else self.window
         for track in ("canary", "blue", "green", "stable"):

@@ -270,6 +270,10 @@ class Judge(Protocol):
     waits_for_evidence: bool
     """True when "inconclusive" is expected while evidence accumulates (not a failing window)."""
 
+    def sees(self, candidate: Series) -> bool:
+        """Whether the judge can see the candidate yet (before it takes any weighted traffic)."""
+        ...
+
     def due(self, comparison: Comparison, last_analysis_at: datetime | None, now: datetime) -> bool:
         """Whether an evaluation now could say something new (cheap; never hammers Prometheus)."""
         ...
@@ -300,6 +304,9 @@ class ThresholdJudge:
     def __init__(self, provider: MetricsProvider, analysis: Analysis) -> None:
         self.provider = provider
         self.analysis = analysis
+
+    def sees(self, candidate: Series) -> bool:
+        return True  # windows without data are inconclusive; nothing to wait for
 
     def due(self, comparison: Comparison, last_analysis_at: datetime | None, now: datetime) -> bool:
         return last_analysis_at is None or now - last_analysis_at >= self.analysis.interval

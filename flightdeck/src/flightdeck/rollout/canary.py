@@ -82,10 +82,21 @@ class CanaryStrategy:
     def _initializing(self, record: RolloutRecord) -> bool:
         workloads = self.target.workloads
         workloads.apply(TrackSpec("canary", record.version, 1, record.env))
+        ready_within = record.spec.timeouts.candidate_ready
         try:
-            workloads.wait_ready("canary", record.spec.timeouts.candidate_ready.total_seconds())
+            workloads.wait_ready("canary", ready_within.total_seconds())
         except FlightdeckError as exc:
             self.controller.roll_back(record, f"the canary did not become ready: {exc}")
+            return True
+        judge = judge_for(self.target.metrics, record.spec.analysis)
+        if not judge.sees(Series("canary", record.version)):
+            # Traffic before Prometheus scrapes the canary would go unjudged for a while.
+            if self.controller.clock() - record.started_at < ready_within:
+                return False
+            self.controller.roll_back(
+                record,
+                f"Prometheus has not scraped the canary within {format_duration(ready_within)}",
+            )
             return True
         self.target.router.apply(Routing(record.baseline_track, canary_active=True))
         self.controller.transition(

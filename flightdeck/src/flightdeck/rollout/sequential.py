@@ -168,6 +168,10 @@ class SequentialJudge:
         self._latest = self.provider.query(latest_scrape_query(self._sides(comparison)))
         return self._latest
 
+    def sees(self, candidate: Series) -> bool:
+        """Prometheus has scraped the candidate: its first requests will be counted from then."""
+        return self.provider.query(latest_scrape_query([candidate])) is not None
+
     def due(self, comparison: Comparison, last_analysis_at: datetime | None, now: datetime) -> bool:
         latest = self.latest_scrape(comparison)
         if latest is None or latest <= comparison.since.timestamp():
