@@ -19,8 +19,10 @@ from flightdeck.rollout.statistics import (
     comparison_log_e,
     confidence_sequence,
     histogram_quantile,
+    log_incomplete_beta,
     log_mean_exp,
     mixture_log_evidence,
+    one_sided_log_evidence,
     quantile_bounds,
 )
 
@@ -105,6 +107,48 @@ def test_the_confidence_sequence_holds_however_often_it_is_looked_at() -> None:
     # 3 standard deviations of a 10% rate over 300 streams: 0.052.
     assert ours <= alpha + 0.052
     assert naive > 2 * alpha  # a fixed-sample interval looked at 50 times misses far more
+
+
+# -- one-sided tests -------------------------------------------------------------------------------
+@pytest.mark.parametrize("x", [0.001, 0.05, 0.3, 0.5, 0.77, 0.999])
+def test_the_incomplete_beta_function_has_its_closed_forms(x: float) -> None:
+    def value(a: float, b: float) -> float:
+        return math.exp(log_incomplete_beta(a, b, x))
+
+    assert value(1, 1) == pytest.approx(x, rel=1e-10)
+    assert value(3.5, 1) == pytest.approx(x**3.5, rel=1e-10)
+    assert value(1, 40) == pytest.approx(1 - (1 - x) ** 40, rel=1e-10)
+    assert value(0.5, 0.5) == pytest.approx(2 / math.pi * math.asin(math.sqrt(x)), rel=1e-10)
+    assert value(7.5, 300.5) == pytest.approx(1 - math.exp(log_incomplete_beta(300.5, 7.5, 1 - x)))
+
+
+def ever_rejects(rng: random.Random, rate: Callable[[int], float], limit: float) -> bool:
+    """Looks after every 4 requests, up to 400, for evidence that the rate is above `limit`."""
+    tally = Tally(0, 0)
+    for look in range(100):
+        tally = tally + Tally(sum(rng.random() < rate(4 * look) for _ in range(4)), 4)
+        if one_sided_log_evidence(tally, limit, above=True) >= math.log(1 / 0.1):
+            return True
+    return False
+
+
+def test_a_one_sided_test_holds_its_rate_even_when_the_rate_moves_below_the_limit() -> None:
+    rng, streams = random.Random(23), 200
+    at_limit = sum(ever_rejects(rng, lambda _: 0.2, 0.2) for _ in range(streams)) / streams
+    moving = sum(
+        ever_rejects(rng, lambda step: 0.2 if step % 48 < 24 else 0.05, 0.2) for _ in range(streams)
+    )
+    assert at_limit <= 0.1 + 0.064  # 3 standard deviations over 200 streams
+    assert moving / streams <= 0.1 + 0.064
+
+
+def test_a_one_sided_test_needs_less_evidence_than_the_two_sided_sequence() -> None:
+    tally = Tally(8, 400)  # 2% against a 5% limit
+    one_sided = one_sided_log_evidence(tally, 0.05, above=False)
+    two_sided = mixture_log_evidence(tally, 0.05)
+    assert one_sided > two_sided + 1.5  # no prior mass spent above the limit
+    assert one_sided_log_evidence(Tally(30, 400), 0.05, above=False) < 0  # 7.5%: no evidence
+    assert one_sided_log_evidence(Tally(0, 0), 0.05, above=True) == pytest.approx(0.0)
 
 
 # -- the two-sample e-value ----------------------------------------------------------------------

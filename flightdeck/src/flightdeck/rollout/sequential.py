@@ -11,9 +11,9 @@ candidate is failed with probability at most alpha in total, however often it is
 `beta` = analysis.sequential.miss_rate shared out the same way for passing a step of a candidate
 clearly worse than the thresholds allow (rollout/statistics.py and docs/canary.md explain them):
 
-- error_rate: a confidence sequence for the candidate's failure share, against
-  thresholds.max_error_rate: fail when even its lower bound (alpha/4) is above, pass when its
-  upper bound (beta/4) is not.
+- error_rate: one-sided mixture tests of the candidate's failure share against
+  thresholds.max_error_rate: fail when the evidence that it is above reaches 4/alpha, pass when
+  the evidence that it is below reaches 4/beta (its confidence sequence is shown beside).
 - error_rate_vs_baseline, live baseline: two mixtures of two-sample e-processes over blocks of
   new counts (a block closes when both sides have new requests). "Worse": against H0 "the
   candidate fails at most error_rate_margin more often than the baseline"; reaching 2/alpha fails.
@@ -21,9 +21,11 @@ clearly worse than the thresholds allow (rollout/statistics.py and docs/canary.m
   passes. Against figures measured before a switch (a fixed sample), confidence sequences are
   compared instead: the candidate's (alpha/4, beta/4) with the baseline's (alpha/2, beta/2).
 - p95_latency and p95_vs_baseline: bounds on each side's P95 as histogram_quantile reads the
-  buckets, from confidence sequences at the bucket boundaries (alpha/16 or beta/16 each; two
+  buckets, from confidence sequences at the bucket boundaries (alpha/16 or beta/24 each; two
   boundaries per bound): fail when the candidate's lower bound is above max_p95_seconds, or above
-  the floor and max_p95_ratio times the baseline's upper bound; pass when the upper bounds allow.
+  the floor and max_p95_ratio times the baseline's upper bound; pass when the upper bounds allow,
+  or when a one-sided test (beta/24) is sure that 95% of the candidate's requests took at most
+  the bucket boundary under the floor (or under max_p95_seconds).
 - memory and cpu: gauges against the limits, as the threshold judge.
 """
 
@@ -56,6 +58,7 @@ from flightdeck.rollout.statistics import (
     confidence_sequence,
     histogram_quantile,
     log_mean_exp,
+    one_sided_log_evidence,
     quantile_bounds,
 )
 
@@ -149,14 +152,17 @@ class SequentialJudge:
         self.analysis = analysis
         # Failing rests on the false-alarm rate, passing on the miss rate, each shared out the
         # same way: the comparison with the baseline catches most regressions, and fastest, so
-        # it has half; the candidate's own error rate a quarter; each of the four histogram
-        # boundaries the P95 bounds rest on a sixteenth.
-        self.fail = Shares(analysis.sequential.false_alarm_rate)
-        self.passing = Shares(analysis.sequential.miss_rate)
+        # it has half; the candidate's own error rate a quarter; the latency tests the rest.
+        # Failing a P95 rests on two boundaries of each side; passing also on one test per
+        # limit that a P95 may be under (the floor, max_p95_seconds).
+        self.fail = Shares(analysis.sequential.false_alarm_rate, latency_tests=4)
+        self.passing = Shares(analysis.sequential.miss_rate, latency_tests=6)
         margin = analysis.sequential.error_rate_margin
         increase = analysis.thresholds.max_error_rate_increase
         self.worse = ComparisonPlan(margin, tuple(margin + step for step in WORSE_STEPS))
-        self.not_worse = ComparisonPlan(-increase, (-increase / 2, 0.0))
+        # "Not worse" compares successes, so that the well-measured baseline is the side
+        # estimated from earlier blocks (its prior: a success rate near 1).
+        self.not_worse = ComparisonPlan(-increase, (-increase / 2, 0.0), prior=(250.0, 0.5))
         self._latest: float | None = None
 
     # -- when ---------------------------------------------------------------------------------
@@ -240,16 +246,21 @@ class SequentialJudge:
         )
 
     def _error_rate(self, name: str, candidate: Side) -> CheckResult:
+        """One-sided tests against the limit decide; the confidence sequence is shown."""
         limit = self.analysis.thresholds.max_error_rate
         tally = candidate.requests
         bounds = self._rate_bounds(tally, self.fail.rate, self.passing.rate)
+        above = _capped_exp(one_sided_log_evidence(tally, limit, above=True))
+        below = _capped_exp(one_sided_log_evidence(tally, limit, above=False))
+        fails_at, passes_at = 1 / self.fail.rate, 1 / self.passing.rate
         shown = (
             f"error_rate {name} {_tally(tally)}, between {_percent(bounds.lower)} and "
-            f"{_percent(bounds.upper)}"
+            f"{_percent(bounds.upper)}, evidence above {above:.3g} (fails at {fails_at:.0f}), "
+            f"below {below:.3g} (passes at {passes_at:.0f})"
         )
-        if bounds.lower > limit:
+        if above >= fails_at:
             result, detail = "fail", f"{shown}: above the {_percent(limit)} limit"
-        elif tally.trials and bounds.upper <= limit:
+        elif below >= passes_at:
             result, detail = "pass", f"{shown}: under the {_percent(limit)} limit"
         else:
             result, detail = "inconclusive", f"{shown}: not yet sure against {_percent(limit)}"
@@ -261,6 +272,8 @@ class SequentialJudge:
             detail,
             lower=bounds.lower,
             upper=bounds.upper,
+            evidence={"above": above, "below": below},
+            needed={"above": fails_at, "below": passes_at},
             counts={"candidate_errors": float(tally.events), "candidate_requests": tally.trials},
         )
 
@@ -289,9 +302,9 @@ class SequentialJudge:
             )
             state.not_worse = self.not_worse.update(
                 state.not_worse or self.not_worse.start(),
-                new_baseline,
-                new_candidate,
-                Tally(closed.candidate_errors, closed.candidate_requests),
+                _successes(new_candidate),
+                _successes(new_baseline),
+                _successes(Tally(closed.baseline_errors, closed.baseline_requests)),
             )
             state.closed = BlockCounts(
                 candidate_requests=max(closed.candidate_requests, candidate.requests.trials),
@@ -396,6 +409,9 @@ class SequentialJudge:
         estimate = histogram_quantile(QUANTILE, candidate.buckets)
         bounds = self._p95_bounds(candidate.buckets, self.fail.boundary, self.passing.boundary)
         shown = f"{name} P95 {_ms(estimate)}, between {_ms(bounds.lower)} and {_ms(bounds.upper)}"
+        under_limit = bounds.upper <= limits.max_p95_seconds or self._surely_under(
+            candidate.buckets, limits.max_p95_seconds
+        )
         absolute = CheckResult(
             "p95_latency",
             estimate,
@@ -403,19 +419,37 @@ class SequentialJudge:
             "fail"
             if bounds.lower > limits.max_p95_seconds
             else "pass"
-            if bounds.upper <= limits.max_p95_seconds
+            if under_limit
             else "inconclusive",
             f"p95_latency: {shown} (limit {_ms(limits.max_p95_seconds)})",
             lower=bounds.lower,
             upper=bounds.upper,
             counts=counts,
         )
-        return [absolute, self._latency_ratio(shown, bounds, estimate, base_name, base, counts)]
+        under_floor = bounds.upper <= limits.p95_ratio_floor_seconds or self._surely_under(
+            candidate.buckets, limits.p95_ratio_floor_seconds
+        )
+        return [
+            absolute,
+            self._latency_ratio(shown, bounds, under_floor, estimate, base_name, base, counts),
+        ]
+
+    def _surely_under(self, buckets: list[Bucket], seconds: float) -> bool:
+        """Sure that 95% of the requests took at most the largest bucket boundary under
+        `seconds` (so P95 is under it, whatever the interpolation): a one-sided test of the
+        share at that boundary against 0.95."""
+        within = [(le, count) for le, count in buckets if le <= seconds and not math.isinf(le)]
+        if not within or not buckets:
+            return False
+        tally = Tally(within[-1][1], buckets[-1][1])
+        evidence = one_sided_log_evidence(tally, QUANTILE, above=True)
+        return evidence >= math.log(1 / self.passing.boundary)
 
     def _latency_ratio(
         self,
         shown: str,
         bounds: Bounds,
+        under_floor: bool,
         estimate: float | None,
         base_name: str,
         base: Side,
@@ -431,7 +465,7 @@ class SequentialJudge:
         )
         if bounds.lower > floor and bounds.lower > ratio * base_bounds.upper:
             result, verdict = "fail", f"more than {ratio:g}x the baseline's"
-        elif bounds.upper <= floor:
+        elif under_floor:
             result, verdict = "pass", f"under the {_ms(floor)} floor"
         elif bounds.upper <= ratio * base_bounds.lower:
             result, verdict = "pass", f"at most {ratio:g}x the baseline's"
@@ -450,12 +484,14 @@ class SequentialJudge:
 
 
 class Shares:
-    """How one error rate (false alarms, or misses) is shared out among the tests of a step."""
+    """How one error rate (false alarms, or misses) is shared out among the tests of a step:
+    half to the comparison with the baseline, a quarter to the candidate's own error rate, the
+    last quarter to the latency tests (`latency_tests` of them)."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, latency_tests: int) -> None:
         self.comparison = rate / 2
         self.rate = rate / 4
-        self.boundary = rate / 16
+        self.boundary = rate / 4 / latency_tests
 
 
 def _difference(candidate: Tally, baseline: Tally) -> float | None:
@@ -481,6 +517,15 @@ def _figure_counts(figures: Figures) -> tuple[dict[str, float], dict[str, float]
     return {"200": max(requests - errors, 0.0), "500": errors}, figures.buckets or {}
 
 
+def _capped_exp(log_e: float) -> float:
+    """An e-value from its log, capped far above any bar so that it stays a finite float."""
+    return math.exp(min(log_e, 700.0))
+
+
 def _e_value(log_e: list[float]) -> float:
-    """The mixture's e-value (capped far above any bar, so that it stays a finite float)."""
-    return math.exp(min(log_mean_exp(log_e), 700.0)) if log_e else 1.0
+    """The mixture's e-value."""
+    return _capped_exp(log_mean_exp(log_e)) if log_e else 1.0
+
+
+def _successes(tally: Tally) -> Tally:
+    return Tally(tally.trials - tally.events, tally.trials)

@@ -14,6 +14,8 @@ references; the short version:
       M_n(p) = B(a + x, b + n - x) / B(a, b) / (p^x (1 - p)^(n - x))
   is a martingale when p is the true proportion (a Beta(a, b) mixture of likelihood ratios), so
   {p : M_n(p) < 1/alpha} holds the true proportion at every n with probability >= 1 - alpha.
+- `one_sided_log_evidence`: the same mixture with its prior restricted to one side of a limit,
+  a test of "the proportion is at most (at least) the limit" that needs fewer requests.
 - `comparison_log_e`: one block's e-value for two proportions, H0: p1 <= p2 + margin, after
   Turner, Ly and Grünwald (2024). For an alternative (q1, q2) in H1, the likelihood ratio against
   the null pair (r + margin, r), with r chosen so that the two groups' first-order terms cancel,
@@ -23,7 +25,8 @@ references; the short version:
   (linear within a bucket), from confidence sequences for the share of requests at or below the
   two bucket boundaries around the quantile.
 
-Only the standard library: `math.lgamma` for the beta function, bisection for the roots.
+Only the standard library: `math.lgamma` for the beta function, bisection for the roots, a
+continued fraction for the incomplete beta function.
 """
 
 from __future__ import annotations
@@ -83,6 +86,70 @@ def mixture_log_evidence(tally: Tally, p: float, prior: Prior = JEFFREYS) -> flo
     if p <= 0 or p >= 1:  # the likelihood is 1 when the data are the only possible outcome
         possible = tally.events == 0 if p <= 0 else tally.events == tally.trials
         return mixture if possible else math.inf
+    return mixture - log_likelihood(tally, p)
+
+
+def log_incomplete_beta(a: float, b: float, x: float) -> float:
+    """log I_x(a, b), the regularized incomplete beta function (the Beta(a, b) mass below x).
+
+    From its continued fraction (DLMF 8.17.22), evaluated with Lentz's method, on the side of
+    the mean where it converges quickly; the other side through I_x(a, b) = 1 - I_(1-x)(b, a).
+    """
+    if x <= 0:
+        return -math.inf
+    if x >= 1:
+        return 0.0
+    if x > (a + 1) / (a + b + 2):
+        return math.log1p(-math.exp(log_incomplete_beta(b, a, 1 - x)))
+    front = a * math.log(x) + b * math.log1p(-x) - math.log(a) - _log_beta(a, b)
+    return front + math.log(_beta_fraction(a, b, x))
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """1 / (1 + d1 / (1 + d2 / (1 + ...))) with DLMF 8.17.22's coefficients:
+    d(2m+1) = -(a + m)(a + b + m) x / ((a + 2m)(a + 2m + 1)),
+    d(2m) = m (b - m) x / ((a + 2m - 1)(a + 2m))."""
+    tiny = 1e-300
+
+    def guard(value: float) -> float:
+        return value if abs(value) > tiny else tiny
+
+    # Lentz: f = b0 + a1/(b1 + a2/(b2 + ...)) with b0 = 0, a1 = 1, every b = 1, a(k+1) = d(k).
+    f, c, d = tiny, tiny, 0.0
+    for k in range(1, 2000):
+        if k == 1:
+            numerator = 1.0
+        else:
+            m, odd = divmod(k - 1, 2)
+            numerator = (
+                -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+                if odd
+                else m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+            )
+        d = 1 / guard(1 + numerator * d)
+        c = guard(1 + numerator / c)
+        f *= c * d
+        if abs(c * d - 1) < 1e-14:
+            return f
+    raise ArithmeticError(f"the incomplete beta fraction did not converge for {a}, {b}, {x}")
+
+
+def one_sided_log_evidence(tally: Tally, p: float, above: bool, prior: Prior = JEFFREYS) -> float:
+    """log of a test martingale against "the proportion is at most p" (above=True) or "at
+    least p" (above=False): the beta mixture of likelihood ratios, with its prior restricted to
+    the alternative's side of p. Every likelihood ratio for a q on that side has expectation at
+    most 1 wherever the proportion is on the null's side, even if it changes over time, so the
+    mixture is a test supermartingale for the whole one-sided null; and no prior mass is spent
+    on alternatives that cannot reject it."""
+    a, b = prior
+    x, n = tally.events, tally.trials
+    if above:  # mass of q > p, through the mirror I_(1-p)(b, a)
+        tail = log_incomplete_beta(b + n - x, a + x, 1 - p)
+        normaliser = log_incomplete_beta(b, a, 1 - p)
+    else:
+        tail = log_incomplete_beta(a + x, b + n - x, p)
+        normaliser = log_incomplete_beta(a, b, p)
+    mixture = _log_beta(a + x, b + n - x) + tail - _log_beta(a, b) - normaliser
     return mixture - log_likelihood(tally, p)
 
 
