@@ -7,17 +7,19 @@ from pathlib import Path
 import pytest
 
 from flightdeck.engines.local import LocalPlatform
+from testsupport.chartcluster import ChartCluster, install_crds
 from testsupport.ferretdb import FerretDB
 from testsupport.kubecluster import KubeCluster
-from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.platform import running_platform
 
 TIERS = ("unit", "integration", "e2e")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test belongs to exactly one tier: its closest tier marker (a function's overrides
-    its module's); tests under tests/e2e/ are e2e unless marked otherwise. A test without a tier
-    stops the run, so `make test-fast` (-m unit) can never silently miss one."""
+    """Every test belongs to a tier: its closest tier marker (a function's overrides its
+    module's); tests under tests/e2e/ are e2e unless marked otherwise. A test without a tier
+    stops the run. `make test-fast` selects "unit and not integration and not e2e", so a unit
+    module's integration test stays out of it."""
     unmarked = []
     for item in items:
         tier = next((mark.name for mark in item.iter_markers() if mark.name in TIERS), None)
@@ -69,6 +71,15 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def chart_cluster(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> ChartCluster:
+    """The test control plane with the CRDs of the chart's optional objects installed."""
+    install_crds(kube_cluster)
+    return ChartCluster(kube_cluster, tmp_path_factory.mktemp("helm-home"))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_from_a_running_platform() -> Iterator[None]:
     """Tests never read a developer's running platform settings (.flightdeck/backup.env)."""
@@ -84,16 +95,9 @@ def _isolated_from_a_running_platform() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     """One local platform shared by the tests of a session (it takes seconds to start)."""
-    directory = tmp_path_factory.mktemp("platform")
     # A high rate limit: the routing tests send thousands of requests from one address.
-    config = write_platform_config(
-        directory, rate_limit={"requests_per_second": 5000, "burst": 5000}
-    )
-    started = platform_from_file(config)
-    try:
-        started.up()
-    except BaseException:
-        started.down()  # keep the logs in the temporary directory for the failure report
-        raise
-    yield started
-    started.down(purge=True)
+    with running_platform(
+        tmp_path_factory.mktemp("platform"),
+        rate_limit={"requests_per_second": 5000, "burst": 5000},
+    ) as started:
+        yield started

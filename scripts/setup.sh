@@ -70,6 +70,11 @@ sync_python() {
   stamp_write python uv.lock pyproject.toml app/backend/pyproject.toml flightdeck/pyproject.toml
 }
 
+# bin/flightdeck: the CLI from the locked environment, for any shell (no uv on PATH needed).
+link_cli() {
+  [[ -L bin/flightdeck ]] || ln -sfn ../.venv/bin/flightdeck bin/flightdeck
+}
+
 # The chart's policy scanner (checkov) pins old versions of packages the workspace uses, so it
 # lives in its own locked project (charts/tools) with its own virtual environment.
 sync_chart_tools() {
@@ -250,6 +255,7 @@ build_frontend() {
 install_debian_packages
 install_uv
 sync_python
+link_cli
 sync_chart_tools
 build_go_tools
 build_control_plane

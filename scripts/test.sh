@@ -36,7 +36,8 @@ echo "==> frontend: vitest"; frontend test
 workers=(-n "${PYTEST_WORKERS:-2}" --dist loadfile)
 if [[ $mode == fast ]]; then
   echo "==> pytest (unit tier)"
-  run pytest -m unit "${workers[@]}" "$@"
+  # A function's tier overrides its module's: a module of unit tests may hold an integration one.
+  run pytest -m "unit and not integration and not e2e" "${workers[@]}" "$@"
 else
   # The bundle the browser tests (tests/e2e/test_frontend_browser.py) load through the platform.
   echo "==> frontend: vite build"; frontend build

@@ -34,5 +34,8 @@ export default defineConfig({
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test/setup.ts'],
     restoreMocks: true,
+    // The component tests wait on real timers and renders; on a busy two-core CI machine the
+    // default 5 s per test was seen to run out.
+    testTimeout: 20_000,
   },
 });

@@ -1,4 +1,4 @@
-"""Render the chart once per scenario (session-scoped); the chart's CRDs on the test cluster."""
+"""Render the chart once per scenario (session-scoped)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from testsupport.chartcluster import ChartCluster, install_crds
 from testsupport.helmchart import Rendered, render
-from testsupport.kubecluster import KubeCluster
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +20,3 @@ def rendered() -> Callable[[str], Rendered]:
         return cache[scenario]
 
     return get
-
-
-@pytest.fixture(scope="session")
-def chart_cluster(
-    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
-) -> ChartCluster:
-    """The test control plane with the CRDs of the chart's optional objects installed."""
-    install_crds(kube_cluster)
-    return ChartCluster(kube_cluster, tmp_path_factory.mktemp("helm-home"))

@@ -48,6 +48,9 @@ def test_helm_template_renders(scenario: str) -> None:
         (("--set", "backend.replicas=3"), "replicas"),
         (("--set", "canary.enabled=true"), "tag"),
         (("--set", "mongodb.auth.existingSecret="), "existingSecret"),
+        (("--set", "metricsEndpoint.port=80"), "port"),
+        (("--set", "metricsEndpoint.persistence.accessMode=ReadOnlyMany"), "accessMode"),
+        (("--set", "networkPolicy.apiServerCidrs[0]=kubernetes.default"), "apiServerCidrs"),
     ],
 )
 def test_schema_rejects_bad_values_naming_the_field(flags: tuple[str, ...], field: str) -> None:

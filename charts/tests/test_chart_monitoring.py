@@ -78,5 +78,9 @@ def test_custom_resources_only_with_their_api(kind: str) -> None:
 def test_monitoring_off_renders_no_monitoring_objects(rendered: Render) -> None:
     r = rendered("monitoring-off")
     assert not r.all("ServiceMonitor")
+    assert rendered("default").names("ServiceMonitor") == [
+        "fd-flightdeck-backend",
+        "fd-flightdeck-flightdeck",
+    ]
     assert not r.all("PrometheusRule")
     assert not [m for m in r.all("ConfigMap") if m["metadata"]["name"].endswith("-dashboards")]

@@ -159,6 +159,7 @@ def test_blue_green_selector_follows_active_color(rendered: Render) -> None:
         "fd-flightdeck-backend-blue",
         "fd-flightdeck-backend-green",
         "fd-flightdeck-frontend",
+        "fd-flightdeck-metrics",
     ]
     assert r.get("Service", "backend")["spec"]["selector"]["version"] == "green"
     assert r.get("Service", "backend-preview")["spec"]["selector"]["version"] == "blue"
@@ -197,10 +198,78 @@ def test_backup_cronjob_every_six_hours_with_secrets(rendered: Render) -> None:
     assert job["spec"]["schedule"] == "0 */6 * * *"
     assert job["spec"]["concurrencyPolicy"] == "Forbid"
     c = container(job, "backup")
-    assert c["args"] == ["backup", "run"]
+    # run, verify (the Azure copy: the local one is on the pod's scratch volume), prune
+    assert c["args"] == ["backup", "cycle", "--verify-from", "azure", "--json"]
     assert c["image"].startswith("ghcr.io/flightdeck/flightdeck:")
     secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in c["env"] if "valueFrom" in e}
     assert secrets == {"flightdeck-backup", "flightdeck-mongodb"}
+
+
+def test_backup_metrics_reach_the_metrics_endpoint(rendered: Render) -> None:
+    """The CronJob writes backup.prom to a volume the metrics endpoint serves; the endpoint reads
+    the rollout ConfigMaps with a Role that can do nothing else; a ServiceMonitor scrapes it as
+    job "flightdeck" (the job of the local platform, so the same rules apply)."""
+    r = rendered("default")
+    job, endpoint = r.get("CronJob", "backup"), r.get("Deployment", "metrics")
+    job_env = {e["name"]: e.get("value") for e in container(job, "backup")["env"]}
+    job_mounts = {m["name"]: m["mountPath"] for m in container(job, "backup")["volumeMounts"]}
+    job_volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+    written_to = next(
+        n for n, path in job_mounts.items() if path == job_env["FLIGHTDECK_BACKUP_METRICS_DIR"]
+    )
+    claim = job_volumes[written_to]["persistentVolumeClaim"]["claimName"]
+    assert claim == "fd-flightdeck-backup-metrics"
+    pvc = r.get("PersistentVolumeClaim", "backup-metrics")["spec"]
+    assert pvc["accessModes"] == ["ReadWriteMany"]
+    assert pvc["storageClassName"] == "azurefile"
+
+    served = container(endpoint, "metrics")
+    assert served["args"][:3] == ["metrics", "serve", "--target=kubernetes"]
+    served_dir = next(a.split("=", 1)[1] for a in served["args"] if a.startswith("--dir="))
+    (mount,) = [m for m in served["volumeMounts"] if m["mountPath"] == served_dir]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod_spec(endpoint)["volumes"] if v["name"] == mount["name"]]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim
+    env = {e["name"]: e for e in served["env"]}
+    assert env["FLIGHTDECK_FULLNAME"]["value"] == "fd-flightdeck"
+    assert env["FLIGHTDECK_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    port = served["ports"][0]
+    assert served["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+
+    assert pod_spec(endpoint)["serviceAccountName"] == "fd-flightdeck-metrics"
+    assert r.get("Role", "metrics")["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}
+    ]
+    binding = r.get("RoleBinding", "metrics")
+    assert binding["subjects"][0]["name"] == "fd-flightdeck-metrics"
+
+    service = r.get("Service", "metrics")
+    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+    assert service["metadata"]["labels"]["flightdeck.io/job"] == "flightdeck"
+    for key, value in service["spec"]["selector"].items():
+        assert endpoint["spec"]["template"]["metadata"]["labels"][key] == value
+    monitor = r.get("ServiceMonitor", "flightdeck")["spec"]
+    assert monitor["jobLabel"] == "flightdeck.io/job"
+    assert monitor["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    for key, value in monitor["selector"]["matchLabels"].items():
+        assert service["metadata"]["labels"][key] == value
+
+
+def test_without_the_endpoint_or_backups() -> None:
+    off = render("default", "--set", "metricsEndpoint.enabled=false")
+    assert off.names("PersistentVolumeClaim") == ["fd-flightdeck-uploads"]
+    assert "fd-flightdeck-metrics" not in off.names("Deployment")
+    assert "fd-flightdeck-flightdeck" not in off.names("ServiceMonitor")
+    job_env = {
+        e["name"]: e["value"]
+        for e in container(off.get("CronJob", "backup"), "backup")["env"]
+        if "value" in e
+    }
+    assert job_env["FLIGHTDECK_BACKUP_METRICS_DIR"] == "/scratch/metrics"
+    no_backups = render("default", "--set", "backup.enabled=false")
+    endpoint = container(no_backups.get("Deployment", "metrics"), "metrics")
+    assert not [a for a in endpoint["args"] if a.startswith("--dir")]
+    assert "fd-flightdeck-backup-metrics" not in no_backups.names("PersistentVolumeClaim")
 
 
 def test_external_mongodb(rendered: Render) -> None:
@@ -229,7 +298,9 @@ def test_every_pod_is_hardened(rendered: Render) -> None:
                 assert "resources" in c, c["name"]
             if obj["kind"] != "Pod":
                 sa = pod["serviceAccountName"]
-                assert pod["automountServiceAccountToken"] is False, sa
+                # Only the metrics endpoint calls the API (it reads the rollout ConfigMaps).
+                calls_the_api = sa == "fd-flightdeck-metrics"
+                assert pod["automountServiceAccountToken"] is calls_the_api, sa
 
 
 def test_standard_labels_everywhere(rendered: Render) -> None:
@@ -252,6 +323,7 @@ def test_rbac_is_namespaced_and_has_no_secrets(rendered: Render) -> None:
     assert all("*" not in rule["verbs"] and "delete" not in rule["verbs"] for rule in rules)
     binding = r.get("RoleBinding", "flightdeck")
     assert binding["subjects"][0]["name"] == "fd-flightdeck-flightdeck"
+    assert r.names("Role") == ["fd-flightdeck-flightdeck", "fd-flightdeck-metrics"]
 
 
 def test_network_policies_default_deny_and_flows(rendered: Render) -> None:
@@ -267,6 +339,12 @@ def test_network_policies_default_deny_and_flows(rendered: Render) -> None:
     assert sources == {"backend", "backup", "mongodb"}
     backend_egress = r.get("NetworkPolicy", "backend")["spec"]["egress"]
     assert backend_egress[0]["ports"] == [{"port": 27017, "protocol": "TCP"}]
+    metrics = r.get("NetworkPolicy", "metrics")["spec"]
+    assert metrics["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert metrics["ingress"][0]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert {p["port"] for p in metrics["egress"][0]["ports"]} == {443, 6443}
 
 
 def test_namespace_with_pod_security_labels() -> None:

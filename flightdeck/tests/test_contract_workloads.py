@@ -1,8 +1,9 @@
 """The Workloads contract, run against supervisord processes and the chart's Deployments.
 
-The Kubernetes side runs on the fake API server with `auto_rollout` (every Deployment change
-rolls out at once, as a healthy cluster would); the unit tests in test_kubernetes_workloads.py
-cover rollouts that wait, fail and crash.
+The Kubernetes side acts on the chart installed on the real control plane, as the chart's
+flightdeck ServiceAccount: the Deployment controller really rolls each change out and kwok makes
+the pods Running and Ready (no container runs). test_kubernetes_workloads.py covers rollouts
+that wait, fail and crash.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from flightdeck.engines.local import LocalPlatform
 from flightdeck.kubernetes.api import KubeApi
 from flightdeck.workloads import TrackSpec, Workloads
 from flightdeck.workloads.deployments import DeploymentWorkloads
-from testsupport.fake_kubernetes import FakeKubernetes
-from testsupport.helmchart import NAMESPACE, render
+from testsupport.chartcluster import Release
 from testsupport.platform import platform_from_file, write_platform_config
 
 pytestmark = pytest.mark.integration
@@ -39,14 +39,9 @@ def workloads(request: pytest.FixtureRequest) -> Iterator[Workloads]:
         yield platform.workloads
         platform.workloads.remove("canary")
         return
-    with FakeKubernetes() as fake:
-        fake.install(render("canary").objects, NAMESPACE)
-        fake.auto_rollout = True
-        # The chart installs the canary Deployment at the canary.replicaCount; start from none.
-        fake.update(
-            "Deployment", "fd-flightdeck-backend-canary", {"spec": {"replicas": 0}}, NAMESPACE
-        )
-        yield DeploymentWorkloads(KubeApi(fake.api_client(), NAMESPACE), "fd-flightdeck", 0.05)
+    release: Release = request.getfixturevalue("chart_deployments")
+    api = KubeApi(release.api_client(release.flightdeck_account), release.namespace)
+    yield DeploymentWorkloads(api, release.fullname, poll_seconds=0.2)
 
 
 def test_an_absent_track_is_none_and_not_ready(workloads: Workloads) -> None:

@@ -1,8 +1,12 @@
 """The CLI entry point: flightdeck's own errors become a message and their exit code."""
 
+import http.server
+import logging
 import subprocess
 import sys
+import threading
 
+import httpx
 import pytest
 import typer
 
@@ -32,3 +36,38 @@ def test_config_error_exits_2_with_its_message(
         cli.main(["broken"])
     assert exit_info.value.code == 2
     assert "ports.https" in capsys.readouterr().err
+
+
+def test_request_logs_stay_out_of_a_commands_output(capsys: pytest.CaptureFixture[str]) -> None:
+    """Where the process logs INFO on stdout (the backend's set-up does), --json stays JSON.
+
+    In CI an earlier test in the same process had configured that logging, and httpx's
+    "HTTP Request: ..." lines landed inside `validate --json`'s document.
+    """
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stdout)
+    saved_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with pytest.raises(SystemExit):
+            cli.main(["version"])  # the callback every command runs first
+        httpx.get(f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+        server.shutdown()
+        server.server_close()
+    assert capsys.readouterr().out.strip() == __version__
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """No access log on stderr."""

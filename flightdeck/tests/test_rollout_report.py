@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flightdeck.history import HistoryEntry
+from flightdeck.rollout.kpi import kpi_report
 from flightdeck.rollout.record import AnalysisRun, Event, RolloutRecord
 from flightdeck.rollout.report import Sample, render_report
 from flightdeck.rollout.spec import RolloutSpec
@@ -121,3 +123,39 @@ def test_a_sequential_decision_shows_the_numbers_behind_it() -> None:
     assert "error_rate_vs_baseline: fail (0.2; [0.012, 0.71]; errors 3/15 vs 0/140;" in page
     assert "evidence worse 512 of 200, not_worse 0.4 of 40" in page
     assert "(3 in a row)" in page
+
+
+def test_the_delivery_section_has_every_kpi_and_its_trends() -> None:
+    def entry(key: str, kind: str, seconds: int, **fields: object) -> HistoryEntry:
+        return HistoryEntry.model_validate(
+            {
+                "id": f"rollout:{key}:{kind}",
+                "kind": kind,
+                "at": START + timedelta(seconds=seconds),
+                "rollout": key,
+                "version": "2.0.0" if key == "a" else "2.1.0",
+                **fields,
+            }
+        )
+
+    history = [
+        entry("a", "rollout.started", 0),
+        entry("a", "rollout.traffic", 10),
+        entry("a", "promotion", 600),
+        entry("b", "rollout.started", 1200),
+        entry("b", "rollout.traffic", 1210),
+        entry("b", "rollback.decided", 1270, reason="<script>p95</script>"),
+        entry("b", "rollback.restored", 1271),
+    ]
+    report = kpi_report(history, None, START, START + timedelta(hours=1))
+    page = render_report("demo", [record()], samples(), report)
+    section = page.split("<h2>Delivery KPIs")[1]
+    for result in report.results:
+        assert result.kpi.label in section
+    assert "50.00%" in section  # one failed change of two
+    assert section.count("<svg") == 2
+    assert section.count("<rect") >= 2 + 2  # two legend squares, a deployment and a failure
+    assert section.count("<circle") == 3  # detect, restore and rollback of the failed change
+    assert "<script>" not in page
+    assert ">FAIL<" in section
+    assert ">no data<" in section  # no Prometheus, no commit time

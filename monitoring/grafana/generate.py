@@ -403,10 +403,130 @@ def infrastructure() -> dashboard.Dashboard:
     return with_panels(board, panels)
 
 
+def delivery() -> dashboard.Dashboard:
+    """The delivery KPIs (docs/kpis.md): flightdeck computes them from its delivery history and
+    exports them on /metrics (job flightdeck): the 30-day figures as gauges, and counters and
+    histograms over the whole history for the trends."""
+    board = base("flightdeck-delivery", "Flightdeck / Delivery", ["delivery", "dora"])
+    board = board.time("now-30d", "now").refresh("5m")
+
+    def kpi(name: str) -> str:
+        return f'flightdeck_delivery_kpi{{kpi="{name}"}}'
+
+    def quantile(q: str, histogram: str, window: str = "7d") -> str:
+        return (
+            f"histogram_quantile({q}, sum by (le) "
+            f"(increase(flightdeck_delivery_{histogram}_bucket[{window}])))"
+        )
+
+    errors = (
+        f'(sum(increase(http_requests_total{{{BACKEND}, status=~"5.."}}[$__range])) or vector(0))'
+    )
+    requests = f"sum(increase(http_requests_total{{{BACKEND}}}[$__range]))"
+    panels = [
+        stat_panel(
+            "Deployments per week (30 days)",
+            kpi("deployment_frequency_per_week"),
+            "none",
+            "Promoted rollouts per week over the last 30 days. Target: 10-20 per week; DORA "
+            "elite: daily or more.",
+        ).thresholds(thresholds((None, "red"), (10, "green"))),
+        stat_panel(
+            "Lead time for changes (median, 30 days)",
+            kpi("lead_time"),
+            "s",
+            "Commit time to production (the promotion), median over the deployments of the last "
+            "30 days. DORA elite: under a day.",
+        ).thresholds(thresholds((None, "green"), (86400, "red"))),
+        stat_panel(
+            "Change failure rate (30 days)",
+            kpi("change_failure_rate"),
+            "percentunit",
+            "Production changes rolled back after taking traffic or causing an incident, over "
+            "all production changes. Target: below 1%; DORA elite: 5% or less.",
+        ).thresholds(thresholds((None, "green"), (0.01, "red"))),
+        stat_panel(
+            "MTTD (mean, 30 days)",
+            kpi("mttd"),
+            "s",
+            "From a bad change taking traffic (or an incident's start) to the rollback decision "
+            "or the first alert. Target: below 5 minutes.",
+        ).thresholds(thresholds((None, "green"), (300, "red"))),
+        stat_panel(
+            "MTTR (mean, 30 days)",
+            kpi("mttr"),
+            "s",
+            "From the failure's start to the service healthy again. Target: below 15 minutes; "
+            "DORA elite: under an hour.",
+        ).thresholds(thresholds((None, "green"), (900, "red"))),
+        stat_panel(
+            "Rollback time (longest, 30 days)",
+            kpi("rollback_time"),
+            "s",
+            "From the decision to roll back to all traffic on the good version. Target: below "
+            "5 minutes.",
+        ).thresholds(thresholds((None, "green"), (300, "red"))),
+        stat_panel(
+            "Deployment time (median, 30 days)",
+            kpi("deployment_time"),
+            "s",
+            "From the pipeline's start (or the rollout's) to production. Target: 15-20 minutes.",
+        ).thresholds(thresholds((None, "green"), (1201, "red"))),
+        stat_panel(
+            "Availability (dashboard range)",
+            f"1 - {errors} / {requests}",
+            "percentunit",
+            "API requests answered without a 5xx over the dashboard's time range (the SLO). "
+            "Target: 99.99%.",
+        ).thresholds(thresholds((None, "red"), (0.9999, "green"))),
+        stat_panel(
+            "Targets met",
+            "flightdeck_delivery_kpi_target_met",
+            "none",
+            "Per delivery KPI of the last 30 days: 1 when it meets the architecture's target.",
+            "{{kpi}}",
+        ).thresholds(thresholds((None, "red"), (1, "green"))),
+        graph(
+            "Rollouts per day by outcome",
+            "none",
+            "Rollouts that ended in the preceding 24 hours: succeeded (deployments), rolled back, "
+            "aborted.",
+            ("sum by (outcome) (increase(flightdeck_delivery_rollouts_total[1d]))", "{{outcome}}"),
+        ),
+        graph(
+            "Change failure rate (7 days)",
+            "percentunit",
+            "Failed production changes over production changes, in the preceding 7 days.",
+            (
+                "sum(increase(flightdeck_delivery_change_failures_total[7d])) "
+                "/ sum(increase(flightdeck_delivery_changes_total[7d]))",
+                "change failure rate",
+            ),
+        ),
+        graph(
+            "Detect, restore and roll back (P95, 7 days)",
+            "s",
+            "95th percentile over the failures and rollbacks of the preceding 7 days.",
+            (quantile("0.95", "detection_time_seconds"), "time to detect"),
+            (quantile("0.95", "restore_time_seconds"), "time to restore"),
+            (quantile("0.95", "rollback_time_seconds"), "rollback time"),
+        ),
+        graph(
+            "Lead time and deployment time (median, 7 days)",
+            "s",
+            "Median over the deployments of the preceding 7 days.",
+            (quantile("0.5", "lead_time_seconds"), "lead time"),
+            (quantile("0.5", "deployment_time_seconds"), "deployment time"),
+        ),
+    ]
+    return with_panels(board, panels)
+
+
 DASHBOARDS: dict[str, Callable[[], dashboard.Dashboard]] = {
     "application-overview": application_overview,
     "canary-vs-stable": canary_vs_stable,
     "infrastructure": infrastructure,
+    "delivery": delivery,
 }
 
 

@@ -23,7 +23,12 @@ pytestmark = pytest.mark.unit
 
 GRAFANA_DIR = REPO_ROOT / "monitoring" / "grafana"
 DASHBOARDS = GRAFANA_DIR / "dashboards"
-PANEL_COUNTS = {"application-overview": 12, "canary-vs-stable": 10, "infrastructure": 8}
+PANEL_COUNTS = {
+    "application-overview": 12,
+    "canary-vs-stable": 10,
+    "infrastructure": 8,
+    "delivery": 13,
+}
 # Concrete values for Grafana's variables, so that Prometheus can run the expressions.
 VARIABLES = {
     "$__rate_interval": "1m",

@@ -181,13 +181,15 @@ def test_a_killed_controller_resumes_and_a_second_one_is_refused(
         "strategy": {"steps": [{"weight": 20, "hold": "8s"}, {"weight": 50, "hold": "4s"}]},
     }
     spec_file.write_text(yaml.safe_dump(slow))
-    common = ["--config", str(config_path(platform)), "--spec", str(spec_file)]
+    common = ["--config", str(config_path(platform))]
     version = next(VERSIONS)
     with (
         Traffic(platform, rate=30),
         Traffic(platform, rate=10, headers={"X-Canary": "never"}) as stable,
     ):
-        created = flightdeck("start", "--version", version, "--detach", *common)
+        created = flightdeck(
+            "start", "--version", version, "--spec", str(spec_file), "--detach", *common
+        )
         assert created.wait(60) == 0, created.communicate()
         first = flightdeck("watch", *common)
         control = controller(platform, RolloutSpec.model_validate(slow))

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,18 @@ def passed_titles(report: dict[str, Any]) -> set[str]:
     return titles
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[str]:
+    """A temporary directory with a short path (see TMPDIR below)."""
+    path = tempfile.mkdtemp(prefix="fd-browser-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.timeout(900)
-def test_the_browser_suite_passes(with_canary: LocalPlatform, tmp_path: Path) -> None:
+def test_the_browser_suite_passes(
+    with_canary: LocalPlatform, tmp_path: Path, short_tmp: str
+) -> None:
     playwright = FRONTEND / "node_modules" / ".bin" / "playwright"
     assert playwright.exists(), f"{playwright} is missing: run make setup"
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run make setup (Debian package chromium)"
@@ -116,7 +127,9 @@ def test_the_browser_suite_passes(with_canary: LocalPlatform, tmp_path: Path) ->
         "FLIGHTDECK_MAX_UPLOAD_BYTES": str(config.backend.max_upload_bytes),
         "PLAYWRIGHT_JSON_OUTPUT_FILE": str(report_file),
         # The browser profiles and the NSS database trusting this platform's CA go here.
-        "TMPDIR": str(tmp_path),
+        # chromium's singleton socket lives under TMPDIR, and a UNIX socket path must fit in 108
+        # bytes: pytest's own temporary directories (deeper still under xdist) are too long.
+        "TMPDIR": short_tmp,
     }
     result = subprocess.run(
         [

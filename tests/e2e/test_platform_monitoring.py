@@ -6,7 +6,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from flightdeck.engines.local import LocalPlatform
+from flightdeck.engines.local import LocalPlatform, local_history
+from testsupport.waiting import wait_until as wait_for
 
 T = TypeVar("T")
 
@@ -87,3 +88,12 @@ def test_a_killed_backend_fires_an_alert_that_reaches_the_receiver(
     assert received, "BackendTargetDown never reached the receiver"
     assert received[0]["labels"]["track"] == "stable"
     assert received[0]["annotations"]["runbook_url"].endswith("BackendTargetDown.md")
+    # The receiver also records it in the delivery history (the "first alert" of MTTD).
+    fingerprint = received[0]["fingerprint"]
+    history = local_history(platform.context)
+    [entry] = wait_for(
+        lambda: [e for e in history.read() if e.details.get("fingerprint") == fingerprint],
+        timeout=30,
+        what="the alert in the delivery history",
+    )
+    assert (entry.kind, entry.reason, entry.severity) == ("alert", "BackendTargetDown", "warning")

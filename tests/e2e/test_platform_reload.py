@@ -55,3 +55,27 @@ def test_zero_failed_requests_while_the_weight_changes_20_times(platform: LocalP
     assert outcomes["200 stable"] > 50
     assert outcomes["200 canary"] > 10
     assert platform.ingress.served_generation() is not None
+
+
+def test_once_apply_returns_no_new_connection_sees_the_old_routing(
+    platform: LocalPlatform,
+) -> None:
+    """An old nginx worker may accept a connection until it takes the reload's signal: `apply`
+    must not return before then (a smoke test once reached stable right after the canary pool
+    was added)."""
+    platform.workloads.apply(TrackSpec("canary", "2.0.0-fresh", 1))
+    platform.workloads.wait_ready("canary", 60)
+    seen = []
+    try:
+        for _ in range(15):
+            for routing, expected in (
+                (Routing(canary_active=True), "canary"),
+                (Routing(), "stable"),
+            ):
+                platform.router.apply(routing)
+                with https_client(platform, headers={"X-Canary": "always"}) as client:
+                    seen.append((expected, client.get("/api/version").json()["track"]))
+    finally:
+        platform.router.apply(Routing())
+        platform.workloads.remove("canary")
+    assert [pair for pair in seen if pair[0] != pair[1]] == []

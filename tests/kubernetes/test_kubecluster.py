@@ -15,11 +15,14 @@ from kubernetes import client
 from testsupport import REPO_ROOT
 from testsupport.kubecluster import ControlPlaneMissing, KubeCluster, control_plane_binary
 
-pytestmark = pytest.mark.unit
+# The module's tier is the heavier one: `-m unit` selects a test with any unit marker, so a
+# unit module's integration tests would start a control plane in `make test-fast`.
+pytestmark = pytest.mark.integration
 
 NAMESPACE = "cluster-check"
 
 
+@pytest.mark.unit
 def test_a_missing_binary_fails_naming_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(ControlPlaneMissing, match="run `make setup`"):
         control_plane_binary("kube-apiserver", tmp_path)
@@ -41,7 +44,6 @@ def http(kube_cluster: KubeCluster) -> Iterator[httpx.Client]:
         yield api
 
 
-@pytest.mark.integration
 def test_it_is_the_pinned_kubernetes(kube_cluster: KubeCluster) -> None:
     pinned = re.search(
         r"^\s*k8s\.io/kubernetes (v\S+)", (REPO_ROOT / "tools/kubernetes/go.mod").read_text(), re.M
@@ -52,7 +54,6 @@ def test_it_is_the_pinned_kubernetes(kube_cluster: KubeCluster) -> None:
     assert version.git_version == pinned.group(1)
 
 
-@pytest.mark.integration
 def test_a_deployment_with_a_volume_becomes_ready(http: httpx.Client) -> None:
     base = f"/api/v1/namespaces/{NAMESPACE}"
     claim = {
@@ -91,7 +92,6 @@ def test_a_deployment_with_a_volume_becomes_ready(http: httpx.Client) -> None:
     assert all(p["status"].get("podIP") for p in pods), pods
 
 
-@pytest.mark.integration
 def test_helm_test_pods_complete(http: httpx.Client) -> None:
     pod = {
         "metadata": {"name": "check", "annotations": {"helm.sh/hook": "test"}},
@@ -105,7 +105,6 @@ def test_helm_test_pods_complete(http: httpx.Client) -> None:
     )
 
 
-@pytest.mark.integration
 def test_stale_writes_conflict_and_invalid_objects_are_refused(http: httpx.Client) -> None:
     path = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
     created = http.post(path, json={"metadata": {"name": "state"}, "data": {"n": "1"}}).json()

@@ -4,8 +4,9 @@ The images run the packages with no checkout around them (flightdeck/Dockerfile 
 package under /srv and runs `python -m flightdeck`; the chart's backup CronJob runs it). Here
 the wheels are built with `uv build`, installed with their locked dependencies (as the
 Dockerfiles do) into a fresh virtual environment in a temporary directory, and run from there
-with an environment that names nothing in the checkout: the commands of the chart's CronJobs
-and Jobs, the backend's `uvicorn` as its Deployment runs it, `--help` and `version`.
+with an environment that names nothing in the checkout: the commands of the chart's flightdeck
+workloads (the backup CronJob's `backup cycle`, the metrics Deployment's `metrics serve`), the
+backend's `uvicorn` as its Deployment runs it, `--help` and `version`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,17 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
+from flightdeck.kubernetes.api import KubeApi
+from flightdeck.state.configmap import ConfigMapStateStore
+from flightdeck.state.file import FileStateStore
 from testsupport import BIN_DIR, REPO_ROOT
 from testsupport.azurite import Azurite, start_azurite
 from testsupport.ferretdb import FerretDB
 from testsupport.helmchart import Rendered, container, pod_spec, render
+from testsupport.kubecluster import KubeCluster
 from testsupport.ports import free_port, wait_for_port
 from testsupport.processes import stop_process
+from testsupport.rollout_rig import SPEC, make_rig
 
 pytestmark = pytest.mark.integration
 
@@ -115,6 +121,21 @@ class Installed:
             check=False,
         )
 
+    def popen(
+        self, layout: str, args: list[str], extra_env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        """The venv's python with ARGS, running in the background; its output in out.log."""
+        work = self.root / "work"
+        work.mkdir(exist_ok=True)
+        with (work / "out.log").open("ab") as log:
+            return subprocess.Popen(
+                [str(self.venv / "bin" / "python"), *args],
+                cwd=work,
+                env=self.env(layout, extra_env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
     def flightdeck(
         self, layout: str, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
@@ -143,42 +164,75 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     server.stop()
 
 
+def volume_paths(rendered_pod: dict[str, Any], name: str, volumes: Path) -> dict[str, Path]:
+    """Mount path -> a local directory for each volume mount of the container, created.
+
+    A PersistentVolumeClaim is one directory shared by every pod that mounts it (by claim
+    name); any other volume is the pod's own.
+    """
+    pod = pod_spec(rendered_pod)
+    by_name = {volume["name"]: volume for volume in pod.get("volumes") or []}
+    paths = {}
+    for mount in container(rendered_pod, name).get("volumeMounts") or []:
+        claim = (by_name[mount["name"]].get("persistentVolumeClaim") or {}).get("claimName")
+        owner = rendered_pod["metadata"]["name"]
+        local = volumes / "claims" / claim if claim else volumes / "pods" / owner / mount["name"]
+        local.mkdir(parents=True, exist_ok=True)
+        paths[mount["mountPath"]] = local
+    return paths
+
+
+def local_path(value: str, mounts: dict[str, Path]) -> str:
+    """A container path moved under the local directory of the mount it is on."""
+    for mount_path, local in mounts.items():
+        if value == mount_path or value.startswith(mount_path + "/"):
+            return str(local) + value.removeprefix(mount_path)
+    return value
+
+
 def pod_environment(
     rendered_pod: dict[str, Any],
     name: str,
     secrets: dict[tuple[str, str], str],
     volumes: Path,
+    fields: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The container's environment as Kubernetes would give it, from a rendered object.
 
-    Secret references are answered from `secrets` ((name, key) -> value), `$(VAR)` references
-    are expanded, and paths under the container's volume mounts move under `volumes`.
+    Secret references are answered from `secrets` ((name, key) -> value), downward-API field
+    references from `fields` (e.g. metadata.namespace), `$(VAR)` references are expanded, and
+    paths under the container's volume mounts move under `volumes` (volume_paths).
     """
     spec = container(rendered_pod, name)
-    mounts = {m["mountPath"]: volumes / m["name"] for m in spec.get("volumeMounts") or []}
+    mounts = volume_paths(rendered_pod, name, volumes)
     env: dict[str, str] = {}
     for item in spec.get("env") or []:
         if "value" in item:
             value = str(item["value"])
+        elif "fieldRef" in item["valueFrom"]:
+            value = (fields or {})[item["valueFrom"]["fieldRef"]["fieldPath"]]
         else:
             ref = item["valueFrom"]["secretKeyRef"]
             value = secrets[(ref["name"], ref["key"])]
         for var, known in env.items():
             value = value.replace(f"$({var})", known)
-        for mount_path, local in mounts.items():
-            if value == mount_path or value.startswith(mount_path + "/"):
-                value = str(local) + value.removeprefix(mount_path)
-        env[item["name"]] = value
+        env[item["name"]] = local_path(value, mounts)
     return env
 
 
-def flightdeck_jobs(rendered: Rendered) -> list[dict[str, Any]]:
-    """Every CronJob and Job of the chart that runs the flightdeck image."""
-    jobs = rendered.all("CronJob") + rendered.all("Job")
+def flightdeck_workloads(rendered: Rendered) -> list[dict[str, Any]]:
+    """Every workload of the chart that runs flightdeck: the flightdeck image's entrypoint
+    (`python -m flightdeck`) with its args (the helm test pod runs its own `python -c`)."""
+    workloads = [
+        obj for obj in rendered.objects if obj["kind"] in {"CronJob", "Job", "Deployment", "Pod"}
+    ]
     return [
-        job
-        for job in jobs
-        if any("/flightdeck:" in c["image"] for c in pod_spec(job)["containers"])
+        workload
+        for workload in workloads
+        if any(
+            "/flightdeck:" in c["image"] and "command" not in c
+            for c in pod_spec(workload)["containers"]
+        )
     ]
 
 
@@ -250,18 +304,54 @@ def test_checkout_only_resources_fail_with_a_clear_error(
     assert "needs a source checkout" in result.stderr + result.stdout
 
 
+def a_rollout_record_in(cluster: KubeCluster, namespace: str, tmp_path: Path) -> None:
+    """A namespace with one rollout's record, as the controller leaves it (from the rig)."""
+    controller, *_ = make_rig(tmp_path / "rig")
+    controller.start(SPEC, "2.0.0", {})
+    assert controller.tick("backend").phase == "Progressing"
+    record = FileStateStore(tmp_path / "rig" / "state").load("backend")
+    assert record is not None
+    with cluster.http() as http:
+        namespace_object = {"metadata": {"name": namespace}}
+        http.post("/api/v1/namespaces", json=namespace_object).raise_for_status()
+    with cluster.api_client() as api_client:
+        store = ConfigMapStateStore(KubeApi(api_client, namespace), "fd-flightdeck-rollout-")
+        store.save("backend", record)
+
+
+def on_loopback(args: list[str], port: int, mounts: dict[str, Path]) -> list[str]:
+    """A server's container args with --host, --port and --dir moved to this machine."""
+    moved = []
+    for arg in args:
+        option, _, value = arg.partition("=")
+        if option == "--host":
+            arg = "--host=127.0.0.1"
+        elif option == "--port":
+            arg = f"--port={port}"
+        elif option == "--dir":
+            arg = f"--dir={local_path(value, mounts)}"
+        moved.append(arg)
+    return moved
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_the_charts_jobs_run_installed(
+def test_the_charts_flightdeck_workloads_run_installed(
     flightdeck_installed: Installed,
     ferretdb: FerretDB,
     azurite: Azurite,
+    kube_cluster: KubeCluster,
     tmp_path: Path,
     layout: str,
 ) -> None:
+    """The backup CronJob's cycle, then the metrics Deployment serving what it left on the
+    shared volume and the rollouts of its namespace (the test cluster's, as its admin)."""
     database = f"wheel_{layout}"
     rendered = render("external-mongodb", "--set", f"mongodb.database={database}")
-    jobs = flightdeck_jobs(rendered)
-    assert jobs, "the chart has no CronJob or Job that runs flightdeck"
+    workloads = flightdeck_workloads(rendered)
+    assert sorted(w["metadata"]["name"] for w in workloads) == [
+        "fd-flightdeck-backup",
+        "fd-flightdeck-metrics",
+    ]
     with MongoClient(ferretdb.uri) as mongo:
         mongo[database]["notes"].insert_one({"title": "installed", "body": "from the wheel"})
     secrets = {
@@ -269,20 +359,49 @@ def test_the_charts_jobs_run_installed(
         ("flightdeck-backup", "azure-storage-connection-string"): azurite.connection_string,
         ("flightdeck-backup", "backup-encryption-key"): base64.b64encode(os.urandom(32)).decode(),
     }
-    for job in jobs:
-        name = job["metadata"]["name"]
-        (spec,) = pod_spec(job)["containers"]
-        env = pod_environment(job, spec["name"], secrets, tmp_path / name)
-        for directory in {tmp_path / name / m["name"] for m in spec.get("volumeMounts") or []}:
-            directory.mkdir(parents=True, exist_ok=True)
-        result = flightdeck_installed.flightdeck(layout, *spec["args"], env=env)
-        assert result.returncode == 0, f"{name} {spec['args']}:\n{result.stdout}{result.stderr}"
-        if spec["args"] == ["backup", "run"]:
-            backup_id = result.stdout.strip().splitlines()[-1]
-            listed = flightdeck_installed.flightdeck(layout, "backup", "list", "--json", env=env)
-            assert listed.returncode == 0, listed.stderr
-            stores = {entry["id"]: entry["stores"] for entry in json.loads(listed.stdout)}
-            assert "azure" in stores.get(backup_id, []), listed.stdout
+    volumes = tmp_path / "volumes"
+
+    job = rendered.get("CronJob", "backup")
+    (spec,) = pod_spec(job)["containers"]
+    env = pod_environment(job, spec["name"], secrets, volumes)
+    cycle = flightdeck_installed.flightdeck(layout, *spec["args"], env=env)
+    assert cycle.returncode == 0, f"{spec['args']}:\n{cycle.stdout}{cycle.stderr}"
+    steps = json.loads(cycle.stdout)["steps"]
+    assert [(step["step"], step["status"]) for step in steps] == [
+        ("run", "ok"),
+        ("verify", "ok"),
+        ("prune", "ok"),
+    ], steps
+    backup_id = steps[0]["detail"].split()[1].rstrip(",")
+    assert steps[1]["detail"] == f"backup {backup_id} verified in azure"
+    listed = flightdeck_installed.flightdeck(layout, "backup", "list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = [entry for entry in json.loads(listed.stdout) if entry["id"] == backup_id]
+    assert "azure" in entry["stores"], entry
+    assert entry["verified"] is True, entry
+
+    namespace = f"wheel-{layout}"
+    a_rollout_record_in(kube_cluster, namespace, tmp_path)
+    endpoint = rendered.get("Deployment", "metrics")
+    env = pod_environment(
+        endpoint, "metrics", secrets, volumes, fields={"metadata.namespace": namespace}
+    )
+    env["KUBECONFIG"] = str(kube_cluster.kubeconfig)  # instead of the pod's service account
+    port = free_port()
+    args = on_loopback(
+        container(endpoint, "metrics")["args"], port, volume_paths(endpoint, "metrics", volumes)
+    )
+    process = flightdeck_installed.popen(layout, ["-m", "flightdeck", *args], env)
+    try:
+        wait_for_port(port, timeout=30)
+        served = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    finally:
+        stop_process(process)
+    assert "flightdeck_backup_last_verify_success 1.0" in served, served
+    assert "flightdeck_backup_failures_total 0.0" in served, served
+    assert 'flightdeck_rollout_phase{phase="Progressing",rollout="backend"} 1.0' in served, served
+    assert 'flightdeck_metrics_source_up{source="rollouts"} 1.0' in served, served
+    assert 'flightdeck_metrics_source_up{source="backup.prom"} 1.0' in served, served
 
 
 def test_the_backend_serves_installed(
@@ -292,7 +411,6 @@ def test_the_backend_serves_installed(
     deployment = rendered.get("Deployment", "backend")
     secrets = {("flightdeck-external-mongodb", "mongodb-uri"): ferretdb.uri}
     env = pod_environment(deployment, "backend", secrets, tmp_path)
-    (tmp_path / "uploads").mkdir()
     port = free_port()
     args = [
         arg.replace("--host=0.0.0.0", "--host=127.0.0.1").replace("--port=8000", f"--port={port}")

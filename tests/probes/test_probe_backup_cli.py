@@ -53,6 +53,8 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["verify", "--from", "gcs"], {}, "--from 'gcs': not a configured store"),
     (["prune", "--now", "yesterday"], {}, "--now: 'yesterday' is not an ISO 8601 time"),
     (["cycle", "--now", "[soon]"], {}, "--now: '[soon]' is not an ISO 8601 time"),
+    (["cycle", "--verify-from", "azure"], {}, "--verify-from 'azure': not a configured store"),
+    (["cycle", "--verify-from", "../x"], {}, "--verify-from '../x': not a configured store"),
     (["verify"], {"KEY": "not base64!"}, "FLIGHTDECK_BACKUP_KEY: not valid base64"),
     (["verify"], {"KEY": base64.b64encode(b"short").decode()}, "must decode to 32 bytes, got 5"),
     (["verify"], {"KEY": "", "KEY_FILE": "{tmp}/a-directory"}, "cannot read: Is a directory"),

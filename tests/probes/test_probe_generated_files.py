@@ -185,7 +185,13 @@ def rendered_files(config: PlatformConfig, directory: Path) -> dict[str, Any]:
     context = LocalContext(config)
     nginx = render_nginx_conf(
         context,
-        IngressRouting(["127.0.0.1:1"], ["127.0.0.1:2"], True, 10),
+        IngressRouting(
+            "stable",
+            {"stable": ["127.0.0.1:1"], "canary": ["127.0.0.1:2"], "green": ["127.0.0.1:3"]},
+            canary_active=True,
+            canary_weight=10,
+            preview="green",
+        ),
         generation=1,
         smoke_token="0" * 64,
     )

@@ -21,12 +21,7 @@ from flightdeck.local.ingress import SMOKE_TOKEN_HEADER, smoke_token
 from flightdeck.rollout.smoke import RateLimitRetries, run_smoke_tests
 from flightdeck.routers import Routing
 from flightdeck.workloads import TrackSpec
-from testsupport.platform import (
-    https_client,
-    platform_from_file,
-    trust_platform_ca,
-    write_platform_config,
-)
+from testsupport.platform import https_client, running_platform, trust_platform_ca
 from testsupport.traffic import Traffic
 from testsupport.waiting import wait_until
 
@@ -133,18 +128,12 @@ def test_the_access_log_stays_json_for_requests_nginx_cannot_parse(
 # -- a platform with a small rate limit ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    directory = tmp_path_factory.mktemp("limited")
-    config = write_platform_config(
-        directory, rate_limit={"requests_per_second": 5, "burst": 5}, backup={"enabled": False}
-    )
-    started = platform_from_file(config)
-    try:
-        started.up()
-    except BaseException:
-        started.down()
-        raise
-    yield started
-    started.down(purge=True)
+    with running_platform(
+        tmp_path_factory.mktemp("limited"),
+        rate_limit={"requests_per_second": 5, "burst": 5},
+        backup={"enabled": False},
+    ) as started:
+        yield started
 
 
 def test_a_wrong_smoke_token_is_limited_like_everyone(limited: LocalPlatform) -> None:
@@ -205,8 +194,9 @@ def test_smoke_tests_under_a_busy_rate_limiter_pass(limited: LocalPlatform) -> N
                 f"https://localhost:{limited.config.ports.https}",
                 trust_platform_ca(limited),
                 "7.0.0",
+                track="canary",
                 timeout=10,
-                extra_headers={SMOKE_TOKEN_HEADER: smoke_token(limited.context)},
+                headers={"X-Canary": "always", SMOKE_TOKEN_HEADER: smoke_token(limited.context)},
             )
     finally:
         limited.router.apply(Routing())

@@ -9,17 +9,21 @@ HOME and the cluster's kubeconfig, never the developer's.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from kubernetes import client
+from kubernetes import config as kube_config
 
 from testsupport.helmchart import CHART, helm, render, values_file
 from testsupport.kubecluster import KubeCluster, go_module_dir
@@ -39,6 +43,8 @@ CRD_FILES = (
     ("github.com/cert-manager/cert-manager", "deploy/crds/cert-manager.io_clusterissuers.yaml"),
 )
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+# A release that shares the cluster with others leaves the cluster-wide objects to none of them.
+NO_CLUSTER_WIDE_OBJECTS = ("--set", "certManager.clusterIssuers.create=false")
 
 
 def checked(response: httpx.Response) -> dict[str, Any]:
@@ -241,3 +247,122 @@ class ChartCluster:
         with self.http() as http:
             response = http.get(path)
         return None if response.status_code == 404 else checked(response)
+
+    @contextmanager
+    def release(self, name: str, namespace: str, scenario: str, *extra: str) -> Iterator[Release]:
+        """The scenario installed as release NAME into a new NAMESPACE, uninstalled afterwards.
+
+        Without the cluster-wide objects (the ClusterIssuers), so that several releases can be
+        installed side by side.
+        """
+        self.install(name, namespace, scenario, *NO_CLUSTER_WIDE_OBJECTS, *extra)
+        try:
+            yield Release(self, name, namespace, self.manifest(name, namespace))
+        finally:
+            # Without --wait: nothing it owns is shared, so nothing has to be gone before the
+            # next test (waiting for the pods and volumes to go takes up to half a minute).
+            self.helm_ok(namespace, "uninstall", name, "-n", namespace)
+
+    def kubeconfig_for(self, namespace: str, service_account: str) -> Path:
+        """A kubeconfig that authenticates as a ServiceAccount (a token from the TokenRequest
+        API), so that what the client does is authorized by that account's Roles only."""
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        }
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"
+        with self.http() as http:
+            token = checked(http.post(path, json=request))["status"]["token"]
+        kubeconfig = yaml.safe_load(self.cluster.kubeconfig.read_text())
+        kubeconfig["users"] = [{"name": service_account, "user": {"token": token}}]
+        kubeconfig["contexts"][0]["context"] = {
+            "cluster": kubeconfig["clusters"][0]["name"],
+            "user": service_account,
+            "namespace": namespace,
+        }
+        written = self.helm_home / "kubeconfigs" / f"{namespace}-{service_account}"
+        written.parent.mkdir(parents=True, exist_ok=True)
+        written.write_text(yaml.safe_dump(kubeconfig))
+        written.chmod(0o600)
+        return written
+
+
+@dataclass
+class Release:
+    """An installed release: its objects as Helm created them, and clients acting on them."""
+
+    cc: ChartCluster
+    name: str
+    namespace: str
+    objects: list[dict[str, Any]]
+
+    @property
+    def fullname(self) -> str:
+        """The chart's `flightdeck.fullname` for this release."""
+        return self.name if "flightdeck" in self.name else f"{self.name}-flightdeck"[:40]
+
+    @property
+    def flightdeck_account(self) -> str:
+        """The chart's ServiceAccount for the rollout engine (its Role: docs/kubernetes.md)."""
+        return f"{self.fullname}-flightdeck"
+
+    def installed(self, kind: str, name: str) -> dict[str, Any]:
+        """The object of the release's manifest (as Helm installed it)."""
+        found = [o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        assert found, f"release {self.name} has no {kind} {name}"
+        return found[0]
+
+    def path(self, kind: str, name: str) -> str:
+        return self.cc.path(self.installed(kind, name), self.namespace)
+
+    def live(self, kind: str, name: str) -> dict[str, Any]:
+        found = self.cc.get(self.path(kind, name))
+        assert found is not None, f"{kind} {name} is not on the API server"
+        return found
+
+    def restore(self, kind: str, name: str, replicas: int | None = None) -> dict[str, Any]:
+        """Put the object back as the chart installed it (and Helm's ownership metadata); the
+        replicas of a Deployment the chart leaves to its HPA stay. A conflict with a controller
+        writing the object's status at the same time is retried on a fresh read."""
+        for _ in range(10):
+            live = self.live(kind, name)
+            body = copy.deepcopy(self.installed(kind, name))
+            annotations = {
+                key: value
+                for key, value in (live["metadata"].get("annotations") or {}).items()
+                if key.startswith("meta.helm.sh/")
+            }
+            body["metadata"] = {
+                **body["metadata"],
+                "namespace": self.namespace,
+                "resourceVersion": live["metadata"]["resourceVersion"],
+                "annotations": {**(body["metadata"].get("annotations") or {}), **annotations},
+            }
+            if replicas is not None:
+                body["spec"]["replicas"] = replicas
+            elif "replicas" in live.get("spec", {}) and "replicas" not in body.get("spec", {}):
+                body["spec"]["replicas"] = live["spec"]["replicas"]  # an HPA's: Helm leaves it
+            with self.cc.http() as http:
+                response = http.put(self.path(kind, name), json=body)
+            if response.status_code != 409:
+                return checked(response)
+        raise AssertionError(f"{kind} {name}: still conflicting after 10 attempts")
+
+    def kubeconfig(self, service_account: str) -> Path:
+        return self.cc.kubeconfig_for(self.namespace, service_account)
+
+    def api_client(self, service_account: str) -> client.ApiClient:
+        """A client of the official package, made from a kubeconfig as `--target kubernetes`
+        makes it."""
+        api: client.ApiClient = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig(service_account))
+        )
+        return api
+
+    def delete_all(self, collection: str, selector: str) -> None:
+        """Delete the objects of a collection (e.g. `/api/v1/configmaps`) matching a selector."""
+        prefix, plural = collection.rsplit("/", 1)
+        path = f"{prefix}/namespaces/{self.namespace}/{plural}"
+        with self.cc.http() as http:
+            checked(http.request("DELETE", path, params={"labelSelector": selector}))

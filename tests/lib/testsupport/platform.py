@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ def write_platform_config(directory: Path, **overrides: Any) -> Path:
                 "receiver",
                 "mongodb",
                 "azurite",
+                "preview",
             )
         },
         "monitoring": {"scrape_interval_seconds": 1, "evaluation_interval_seconds": 1},
@@ -45,18 +46,35 @@ def write_platform_config(directory: Path, **overrides: Any) -> Path:
     return path
 
 
+@contextmanager
+def running_platform(directory: Path, **overrides: Any) -> Iterator[LocalPlatform]:
+    """A platform of its own, up for the block, then purged (its logs stay for a failed `up`).
+
+    `overrides` are merged into the config's sections, as for `write_platform_config`.
+    """
+    started = platform_from_file(write_platform_config(directory, **overrides))
+    try:
+        started.up()
+    except BaseException:
+        started.down()  # keep the logs in the directory for the failure report
+        raise
+    try:
+        yield started
+    finally:
+        started.down(purge=True)
+
+
 def platform_from_file(path: Path) -> LocalPlatform:
     return LocalPlatform(LocalContext(load_platform_config(path, path.parent)))
 
 
-@contextlib.contextmanager
+@contextmanager
 def benchmark_platform(
     directory: Path, scrape_seconds: int
 ) -> Iterator[tuple[LocalPlatform, Path]]:
-    """A platform for benchmarks, up until the block ends (then purged): Prometheus scraping
-    every `scrape_seconds`, the ingress rate limit out of the way, no backups. Yields the
-    platform and its config file."""
-    config = write_platform_config(
+    """`running_platform` set up for benchmarks: Prometheus scraping every `scrape_seconds`, the
+    ingress rate limit out of the way, no backups. Yields the platform and its config file."""
+    with running_platform(
         directory,
         monitoring={
             "scrape_interval_seconds": scrape_seconds,
@@ -64,13 +82,8 @@ def benchmark_platform(
         },
         rate_limit={"requests_per_second": 5000, "burst": 5000},
         backup={"enabled": False},
-    )
-    platform = platform_from_file(config)
-    platform.up()
-    try:
-        yield platform, config
-    finally:
-        platform.down(purge=True)
+    ) as platform:
+        yield platform, directory / "flightdeck.yaml"
 
 
 def trust_platform_ca(platform: LocalPlatform) -> ssl.SSLContext:

@@ -50,8 +50,14 @@ def run_cycle(
     verify: bool = True,
     prune_after: bool = True,
     clock: Callable[[], datetime] = utcnow,
+    verify_from: str | None = None,
 ) -> CycleResult:
-    """Run, then verify the new backup, then prune; never raises for a step's failure."""
+    """Run, then verify the new backup, then prune; never raises for a step's failure.
+
+    `verify_from` names the store whose copy is verified (default: the first that has it, the
+    local directory first); a Kubernetes CronJob verifies the Azure copy, since its local
+    directory is a scratch volume that goes with the pod.
+    """
     result = CycleResult()
 
     def step(name: str, action: Callable[[], str]) -> bool:
@@ -77,7 +83,7 @@ def run_cycle(
 
     step("run", backup)
     if verify and made:
-        if not step("verify", lambda: _verify(settings, made[0].id)):
+        if not step("verify", lambda: _verify(settings, made[0].id, verify_from)):
             _publish_failed_verify(settings)
     elif verify:
         result.steps.append(StepOutcome("verify", "skipped", "no new backup to verify"))
@@ -86,8 +92,8 @@ def run_cycle(
     return result
 
 
-def _verify(settings: BackupSettings, backup_id: str) -> str:
-    record = verify_backup(settings, backup_id)
+def _verify(settings: BackupSettings, backup_id: str, store: str | None) -> str:
+    record = verify_backup(settings, backup_id, store)
     return f"backup {record.id} verified in {record.store}"
 
 

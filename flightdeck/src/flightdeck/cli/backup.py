@@ -19,6 +19,7 @@ from flightdeck.backup import engine
 from flightdeck.backup.cycle import run_cycle
 from flightdeck.backup.schedule import run_schedule
 from flightdeck.backup.settings import load_settings
+from flightdeck.backup.stores import open_stores
 from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError, PermanentError
 
@@ -165,6 +166,14 @@ PruneAfter = Annotated[bool, typer.Option("--prune/--no-prune", help="Prune afte
 def cycle(
     verify_after: VerifyAfter = True,
     prune_after: PruneAfter = True,
+    verify_from: Annotated[
+        str | None,
+        typer.Option(
+            "--verify-from",
+            help="Verify the copy in this store: local or azure (default: the first that has "
+            "it, local first).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON.")] = False,
     now: Now = None,
 ) -> None:
@@ -174,11 +183,19 @@ def cycle(
     """
     settings = load_settings()
     when = _now(now)
+    if verify_from is not None:
+        configured = [store.kind for store in open_stores(settings)]
+        if verify_from not in configured:
+            raise ConfigError(
+                f"--verify-from {verify_from!r}: not a configured store (configured: "
+                f"{', '.join(configured)}; azure needs FLIGHTDECK_BACKUP_AZURE_CONNECTION_STRING)"
+            )
     result = run_cycle(
         settings,
         verify=verify_after,
         prune_after=prune_after,
         clock=(lambda: when) if when else engine.utcnow,
+        verify_from=verify_from,
     )
     if as_json:
         terminal.print_json(result.as_json())

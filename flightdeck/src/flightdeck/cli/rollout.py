@@ -20,9 +20,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from flightdeck.cli.kpi import record_commit
 from flightdeck.cli.options import ConfigOption, JsonOption, NameOption, SpecOption, TargetOption
 from flightdeck.core import terminal
 from flightdeck.core.errors import ConfigError
+from flightdeck.core.git import check_commit
 from flightdeck.core.validation import check_version, parse_env_assignments
 from flightdeck.engines import rollout_target
 from flightdeck.rollout.analysis import Figures, bounds_text, numbers_behind
@@ -194,12 +196,24 @@ def make_app(strategy: str) -> typer.Typer:
             bool, typer.Option(help="Only create the rollout; `tick` or `watch` drive it.")
         ] = False,
         as_json: JsonOption = False,
+        commit: Annotated[
+            str | None,
+            typer.Option(help="The commit VERSION was built from, for lead time (docs/kpis.md)."),
+        ] = None,
+        commit_time: Annotated[
+            str | None,
+            typer.Option(help="Its commit time (ISO 8601); default: asked of git here."),
+        ] = None,
     ) -> None:
         """Start a rollout of VERSION and drive it to promotion or rollback."""
         check_version(version)
+        if commit is not None:
+            check_commit(commit)
         rollout = spec_for_strategy(strategy, spec)
         env = parse_env_assignments(sets or [])
         controller = _controller(target, config)
+        if commit is not None:
+            record_commit(controller.target, version, commit, commit_time, Path.cwd())
         record = controller.start(rollout, version, env)
         if detach:
             terminal.success(

@@ -19,6 +19,11 @@ class LoadGenerator(BackgroundThread):
     Outcomes are `"<status> <track>"` (the track from the backend's /api/version answer) or
     `"error <exception>"`; counters are thread-safe. The times of the latest failures are kept
     too (for benchmarks: how long after the first failed request something reacted).
+
+    Like a browser (and as RFC 9112 section 9.3.1 allows for idempotent requests), a GET whose
+    reused keep-alive connection is closed before any response arrives is sent once more on a
+    new connection: nginx closes idle keep-alive connections when it reloads, and a request can
+    cross that close. Such retries are counted in `reconnects`, not hidden.
     """
 
     def __init__(
@@ -37,6 +42,7 @@ class LoadGenerator(BackgroundThread):
         self.path = path
         self.outcomes: Counter[str] = Counter()
         self._failed_at: deque[float] = deque(maxlen=100_000)
+        self.reconnects = 0
         self._lock = threading.Lock()
 
     def run(self) -> None:
@@ -46,7 +52,12 @@ class LoadGenerator(BackgroundThread):
             next_at = time.monotonic()
             while not self.stopping.is_set():
                 try:
-                    response = client.get(self.path)
+                    try:
+                        response = client.get(self.path)
+                    except httpx.RemoteProtocolError:  # closed before any response: resend once
+                        with self._lock:
+                            self.reconnects += 1
+                        response = client.get(self.path)
                     track = response.json().get("track", "?") if response.status_code == 200 else ""
                     outcome = f"{response.status_code} {track}".strip()
                 except (httpx.HTTPError, ValueError) as exc:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 
 from flightdeck.core.errors import ConfigError
 
@@ -79,6 +80,38 @@ def _safe_path(value: Path) -> Path:
     return value
 
 
+_DURATION = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+MAX_DURATION = timedelta(days=30)
+"""No duration flightdeck takes (a rollout step, a timeout, a window) is longer: a larger value
+is a typo (e.g. ms vs s)."""
+
+
+def parse_duration(value: object) -> timedelta:
+    """`90s`, `15m`, `1h`, `500ms` or a number of seconds; ValueError names what is wrong."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value) if abs(value) < 1e12 else float("inf")
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration (examples: 30s, 15m, 1h, 500ms)")
+    if not seconds > 0:  # also refuses NaN
+        raise ValueError("a duration must be positive")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{value!r} is longer than the longest allowed duration (30 days)")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds * 1000)}ms"
+
+
 Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 HostName = Annotated[str, AfterValidator(_host_name)]
@@ -88,6 +121,9 @@ EnvValue = Annotated[
 ]
 PlainText = Annotated[str, AfterValidator(_no_control_characters)]
 SafePath = Annotated[Path, AfterValidator(_safe_path)]
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
 
 
 def check_version(value: str, source: str = "--version") -> str:

@@ -2,19 +2,25 @@
 
 This is the composition root of the local engine, the only code that knows both the
 infrastructure (`flightdeck.local`) and the provider families that run on it: the nginx
-TrafficRouter, the supervisord Workloads, the file StateStore, Prometheus as MetricsProvider.
+TrafficRouter, the supervisord Workloads, the file StateStore, Prometheus as MetricsProvider, the
+delivery history in the platform's own database (so that the backups include it), and for
+`flightdeck validate` the supervisord probes of flightdeck.validate.local.
 """
 
 from __future__ import annotations
 
 import ssl
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from flightdeck.core.errors import ConfigError
+from flightdeck.core import terminal
+from flightdeck.core.errors import ConfigError, FlightdeckError
 from flightdeck.core.loadgen import LoadGenerator
 from flightdeck.core.tracks import Track, TrackSpec
-from flightdeck.engines import engines
+from flightdeck.engines import engines, rollout_states, validation_targets
+from flightdeck.engines.receiver import DATABASE_VARIABLE, URI_VARIABLE
+from flightdeck.history.mongodb import MongoHistoryStore
 from flightdeck.local.backup import write_backup_env
 from flightdeck.local.components import OPTIONAL_COMPONENTS, PlatformComponents, step
 from flightdeck.local.context import LocalContext, load_local_context
@@ -24,10 +30,14 @@ from flightdeck.local.monitoring import write_monitoring_configs
 from flightdeck.local.tls import TlsFiles, ensure_certificate
 from flightdeck.metrics.prometheus import PrometheusProvider
 from flightdeck.notify import incident_sink_for, notifier_for
+from flightdeck.rollout.kpi import refresh_delivery_metrics
 from flightdeck.rollout.smoke import SmokeResult, run_smoke_tests
-from flightdeck.rollout.target import Target
+from flightdeck.rollout.target import SmokeTests, Target
 from flightdeck.routers.nginx import LocalNginxRouter
+from flightdeck.state import StateStore
 from flightdeck.state.file import FileStateStore
+from flightdeck.validate import ValidationTarget, serving_routes
+from flightdeck.validate.local import ConfiguredReplicas, SupervisorReplicas
 from flightdeck.workloads.supervisor import SupervisorWorkloads
 
 
@@ -39,10 +49,15 @@ class LocalPlatform(PlatformComponents):
     check.
     """
 
+    receiver_module = "flightdeck.engines.receiver"
+
     def __init__(self, context: LocalContext) -> None:
         super().__init__(context)
         self.router = LocalNginxRouter(context)
         self.workloads = SupervisorWorkloads(context)
+
+    def receiver_environment(self) -> dict[str, str]:
+        return {URI_VARIABLE: self.config.mongodb_uri, DATABASE_VARIABLE: self.config.database.name}
 
     def up(self) -> None:
         self.run_dir.create()
@@ -93,7 +108,7 @@ class LocalPlatform(PlatformComponents):
             self.supervisor.write_group(NGINX_GROUP, [programs[NGINX_GROUP]])
             self.supervisor.update()
             if self.supervisor.process(NGINX_GROUP, NGINX_GROUP) is not None:
-                self.supervisor.signal(NGINX_GROUP, NGINX_GROUP, "HUP")
+                self.ingress.reload(generation)
             self.wait(
                 NGINX_GROUP, lambda: (self.ingress.served_generation() == generation, "reload")
             )
@@ -109,31 +124,59 @@ class LocalPlatform(PlatformComponents):
                 self.supervisor.write_group("backup-scheduler", [programs["backup-scheduler"]])
                 self.supervisor.update()
                 self.wait("backup-scheduler", checks["backup-scheduler"])
+        try:  # the delivery metrics exist (at 0) before the first rollout changes them
+            refresh_delivery_metrics(local_history(self.context), self.run_dir.metrics)
+        except FlightdeckError as exc:
+            terminal.warning(f"delivery metrics not written (the history is unreachable): {exc}")
 
 
+def local_history(context: LocalContext) -> MongoHistoryStore:
+    """The delivery history: a collection of the platform's database (docs/architecture.md)."""
+    return MongoHistoryStore(context.config.mongodb_uri, context.config.database.name)
+
+
+def _running_platform(config_path: Path | None) -> LocalContext:
+    """The context of a platform that is up; a ConfigError says to run `make up` otherwise."""
+    context = load_local_context(config_path)
+    tracks = context.run_dir.state / "tracks.json"
+    if not tracks.exists():
+        raise ConfigError(f"the local platform is not up (no {tracks}): run `make up`")
+    return context
+
+
+Route = Callable[[Track], tuple[str, Mapping[str, str]]]
+"""Where a track answers: the base URL and the headers that reach it."""
 PREVIEW_LOAD_RATE = 20.0
 """Requests per second on the preview route during a pre-switch analysis."""
 
 
-@engines.register("local")
-def local_target(config_path: Path | None) -> Target:
-    """A rollout on the local platform (which must be up)."""
-    context = load_local_context(config_path)
-    config, run_dir = context.config, context.run_dir
-    if not (run_dir.state / "tracks.json").exists():
-        raise ConfigError(
-            f"the local platform is not up (no {run_dir.state / 'tracks.json'}): run `make up`"
-        )
-    verify = ssl.create_default_context(cafile=str(run_dir.tls / "ca.crt"))
-    router = LocalNginxRouter(context)
+def _verify(context: LocalContext) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(context.run_dir.tls / "ca.crt"))
 
-    def route(track: Track) -> tuple[str, dict[str, str]]:
-        """Where a track answers apart from user traffic: the canary header, or the preview."""
+
+def _rollout_route(context: LocalContext, router: LocalNginxRouter) -> Route:
+    """A rollout's new version apart from user traffic: the canary header, or the preview."""
+    config = context.config
+
+    def route(track: Track) -> tuple[str, Mapping[str, str]]:
         if track == "canary":
             return f"https://localhost:{config.ports.https}", {config.canary.header: "always"}
         if track == router.current().preview:
             return f"https://localhost:{config.ports.preview}", {}
         raise ConfigError(f"the local ingress has no route to the {track} track now")
+
+    return route
+
+
+def _serving_route(context: LocalContext) -> Route:
+    """Each serving track through the public ingress (validate: never or always the canary)."""
+    routes = serving_routes(context.config.canary.header)
+    return lambda track: (f"https://localhost:{context.config.ports.https}", routes[track])
+
+
+def _ingress_smoke(context: LocalContext, route: Route) -> SmokeTests:
+    """The smoke tests through the local ingress, on the route each track has."""
+    verify = _verify(context)
 
     def smoke(track: Track, version: str, timeout: float) -> list[SmokeResult]:
         base_url, headers = route(track)
@@ -146,19 +189,57 @@ def local_target(config_path: Path | None) -> Target:
             headers={**headers, SMOKE_TOKEN_HEADER: smoke_token(context)},
         )
 
+    return smoke
+
+
+def _prometheus(context: LocalContext) -> PrometheusProvider:
+    return PrometheusProvider(f"http://127.0.0.1:{context.config.ports.prometheus}")
+
+
+@engines.register("local")
+def local_target(config_path: Path | None) -> Target:
+    """A rollout on the local platform (which must be up)."""
+    context = _running_platform(config_path)
+    run_dir, router = context.run_dir, LocalNginxRouter(context)
+    route = _rollout_route(context, router)
+
     def preview_load(track: Track, seconds: float) -> None:
         base_url, headers = route(track)
-        with LoadGenerator(base_url, verify, rate=PREVIEW_LOAD_RATE, headers=headers):
+        with LoadGenerator(
+            base_url, _verify(context), rate=PREVIEW_LOAD_RATE, headers=dict(headers)
+        ):
             time.sleep(seconds)
 
     return Target(
         router=router,
         workloads=SupervisorWorkloads(context),
-        metrics=PrometheusProvider(f"http://127.0.0.1:{config.ports.prometheus}"),
+        metrics=_prometheus(context),
         state=FileStateStore(run_dir.state / "rollouts"),
-        smoke=smoke,
+        smoke=_ingress_smoke(context, route),
         notifier=notifier_for,
         incidents=lambda notifications: incident_sink_for(notifications, run_dir.incidents),
         metrics_dir=run_dir.metrics,
         preview_load=preview_load,
+        history=local_history(context),
     )
+
+
+@validation_targets.register("local")
+def local_validation_target(config_path: Path | None) -> ValidationTarget:
+    """`flightdeck validate` on the local platform (which must be up)."""
+    context = _running_platform(config_path)
+    return ValidationTarget(
+        engine="local",
+        router=LocalNginxRouter(context),
+        workloads=SupervisorWorkloads(context),
+        replicas=SupervisorReplicas(context),
+        scaling=ConfiguredReplicas(context),
+        metrics=_prometheus(context),
+        smoke=_ingress_smoke(context, _serving_route(context)),
+    )
+
+
+@rollout_states.register("local")
+def local_rollout_state(config_path: Path | None) -> StateStore:
+    """The rollout records of the local platform (in its run directory)."""
+    return FileStateStore(load_local_context(config_path).run_dir.state / "rollouts")

@@ -54,6 +54,7 @@ HTTPROUTE = Kind("httproute", "/apis/gateway.networking.k8s.io/v1", "httproutes"
 CONFIGMAP = Kind("configmap", "/api/v1", "configmaps")
 LEASE = Kind("lease", "/apis/coordination.k8s.io/v1", "leases")
 POD = Kind("pod", "/api/v1", "pods")
+SERVICE = Kind("service", "/api/v1", "services")
 HPA = Kind("horizontalpodautoscaler", "/apis/autoscaling/v2", "horizontalpodautoscalers")
 
 

@@ -81,12 +81,19 @@ def mongo_ok(uri: str) -> tuple[bool, str]:
 class PlatformComponents:
     """Programs, readiness checks, status and shutdown of every component of the platform."""
 
+    receiver_module = "flightdeck.local.receiver"
+    """The receiver's program; the local engine runs one that also keeps the delivery history."""
+
     def __init__(self, context: LocalContext) -> None:
         self.context = context
         self.config = context.config
         self.run_dir = context.run_dir
         self.supervisor = context.supervisor
         self.ingress = LocalIngress(context)
+
+    def receiver_environment(self) -> dict[str, str]:
+        """The receiver's environment (the local engine's names the history's database)."""
+        return {}
 
     # -- programs -----------------------------------------------------------------------------
     def programs(self) -> dict[str, Program]:
@@ -123,13 +130,13 @@ class PlatformComponents:
                 command=[
                     python,
                     "-m",
-                    "flightdeck.local.receiver",
+                    self.receiver_module,
                     f"--port={config.ports.receiver}",
                     f"--incidents={run_dir.incidents}",
                     f"--metrics-dir={run_dir.metrics}",
                     f"--tls-dir={run_dir.tls}",
                 ],
-                environment={},
+                environment=self.receiver_environment(),
                 directory=run_dir.root,
             ),
             NGINX_GROUP: Program(

@@ -1,4 +1,4 @@
-"""The local platform's configuration file (`flightdeck.yaml`), with the document's defaults.
+"""The local platform's configuration file (`flightdeck.yaml`), with the architecture's defaults.
 
 Every field has a default; a file only lists what it changes. Unknown fields are errors, so a typo
 never silently falls back to a default.
@@ -105,7 +105,9 @@ class Backup(Strict):
     """Scheduled backups to Azurite (the local blob endpoint) unless a connection string is set."""
 
     enabled: bool = True
-    schedule: str = Field("0 */6 * * *", description="cron expression; the document's 6 hours")
+    schedule: str = Field(
+        "0 */6 * * *", description="cron expression; every 6 hours (an RPO under 6 hours)"
+    )
     azure_connection_string_env: EnvKey = Field(
         "FLIGHTDECK_BACKUP_AZURE_CONNECTION_STRING",
         description="the variable holding a real Azure connection string (never in this file)",

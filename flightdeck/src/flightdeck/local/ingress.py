@@ -214,9 +214,50 @@ class LocalIngress:
             write_atomically(www / "index.html", PLACEHOLDER_PAGE)
         (run_dir.root / "nginx-temp").mkdir(parents=True, exist_ok=True)
 
-    def reload(self) -> None:
-        """Graceful: new workers take new connections, old ones finish their requests."""
+    def reload(self, generation: int, timeout: float = 10.0) -> None:
+        """Serve `generation`: a graceful reload, returning once no new connection can reach the
+        configuration before it.
+
+        nginx starts new workers and tells the old ones to stop accepting and finish their
+        requests. Until an old worker has taken that signal it may still accept a connection,
+        so seeing the new generation once is not enough: this also waits until each worker that
+        ran before the reload has exited or calls itself "shutting down".
+        """
+        old_workers = self._worker_pids()
         self.context.supervisor.signal(NGINX_GROUP, NGINX_GROUP, "HUP")
+        self.wait_for_generation(generation, timeout)
+        deadline = time.monotonic() + timeout
+        while any(self._still_accepting(pid) for pid in old_workers):
+            if time.monotonic() > deadline:
+                raise RetryableError(
+                    f"nginx's workers from before generation {generation} still accept "
+                    f"connections after {timeout}s (log: {self.context.run_dir.logs})"
+                )
+            time.sleep(0.01)
+
+    def _worker_pids(self) -> list[int]:
+        """The worker processes of the running nginx master (none if it is not running)."""
+        try:
+            master = int((self.context.run_dir.root / "nginx.pid").read_text().strip())
+        except (OSError, ValueError):
+            return []
+        workers = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended while we looked
+            if int(fields[1]) == master:  # the parent pid
+                workers.append(int(stat.parent.name))
+        return workers
+
+    @staticmethod
+    def _still_accepting(pid: int) -> bool:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False  # exited
+        return b"worker process" in title and b"shutting down" not in title
 
     def served_generation(self) -> int | None:
         """The generation that a new connection to nginx sees, or None if nginx doesn't answer."""

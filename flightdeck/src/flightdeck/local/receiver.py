@@ -8,7 +8,8 @@
 - `GET /healthz`: 200 when the receiver runs.
 
 Run as `python -m flightdeck.local.receiver --port P --incidents FILE --metrics-dir DIR
---tls-dir DIR`.
+--tls-dir DIR`. The local platform runs it as `python -m flightdeck.engines.receiver` (same flags),
+which also records every alert in the delivery history through the `on_alert` hook.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import argparse
 import datetime as dt
 import fcntl
 import json
+import sys
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -24,16 +27,26 @@ from urllib.parse import parse_qs, urlparse
 from flightdeck.local.tls import TlsFiles, server_certificate_expiry
 
 MAX_BODY = 10 * 1024 * 1024
+AlertHook = Callable[[str, dict[str, object]], None]
+"""Called with (receiver, payload) after a notification is recorded; must not block."""
 
 
 class ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, incidents: Path, metrics_dir: Path, tls_dir: Path) -> None:
+    def __init__(
+        self,
+        port: int,
+        incidents: Path,
+        metrics_dir: Path,
+        tls_dir: Path,
+        on_alert: AlertHook | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", port), ReceiverHandler)
         self.incidents = incidents
         self.metrics_dir = metrics_dir
         self.tls = TlsFiles(tls_dir)
+        self.on_alert = on_alert
 
     def record(self, receiver: str, payload: object) -> None:
         line = json.dumps(
@@ -47,6 +60,11 @@ class ReceiverServer(ThreadingHTTPServer):
         with self.incidents.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             handle.write(line + "\n")
+        if self.on_alert is not None:
+            try:
+                self.on_alert(receiver, _as_dict(payload))
+            except Exception as exc:  # the notification is recorded above; report, never fail
+                print(f"receiver: the alert hook failed: {exc}", file=sys.stderr, flush=True)
 
     def metrics_text(self) -> str:
         parts = [path.read_text() for path in sorted(self.metrics_dir.glob("*.prom"))]
@@ -114,14 +132,18 @@ class ReceiverHandler(BaseHTTPRequestHandler):
         self._send(200, '{"status": "recorded"}')
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--incidents", type=Path, required=True)
     parser.add_argument("--metrics-dir", type=Path, required=True)
     parser.add_argument("--tls-dir", type=Path, required=True)
-    args = parser.parse_args()
-    server = ReceiverServer(args.port, args.incidents, args.metrics_dir, args.tls_dir)
+    return parser.parse_args(argv)
+
+
+def main(on_alert: AlertHook | None = None) -> None:
+    args = parse_args()
+    server = ReceiverServer(args.port, args.incidents, args.metrics_dir, args.tls_dir, on_alert)
     server.serve_forever()
 
 

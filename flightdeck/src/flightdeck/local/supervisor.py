@@ -17,6 +17,7 @@ import time
 import xmlrpc.client
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,6 +30,21 @@ from flightdeck.local.layout import RunDir
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _BARE = re.compile(r"[A-Za-z0-9_./:=@,+-]")
+# supervisord's own log lines about a process ending: `exited:` when it ended by itself (a crash,
+# a kill; autorestart starts it again), `stopped:` when someone asked it to stop.
+_END_OF_PROCESS = re.compile(
+    r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ \w+ (?P<how>exited|stopped): "
+    r"(?P<name>[a-z0-9][a-z0-9-]*) \((?P<detail>.*)\)$"
+)
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    """A process that ended without being asked to, as supervisord's log records it."""
+
+    at: datetime
+    detail: str
+    """supervisord's words, e.g. `terminated by SIGKILL; not expected`."""
 
 
 @dataclass(frozen=True)
@@ -263,3 +279,31 @@ files = {path(self.programs_dir)}/*.conf
 
     def start_process(self, group: str, name: str) -> None:
         self._proxy().startProcess(f"{group}:{name}", True)
+
+    # -- history ------------------------------------------------------------------------------
+    def unplanned_exits(self, name: str) -> list[ProcessExit]:
+        """The exits of program `name` that nobody asked for, since it was last stopped on purpose.
+
+        Read from supervisord's log (the rotated file first): every `exited:` line after the
+        program's last `stopped:` line. A stop on purpose (`update` replacing the program, a
+        restart, `down`) starts a new history, like a new pod in Kubernetes. The log's times are
+        local time, as supervisord writes them.
+        """
+        log = self.run_dir.logs / "supervisord.log"
+        if not log.exists():
+            raise PermanentError(f"supervisord's log {log} is missing: restarts cannot be counted")
+        exits: list[ProcessExit] = []
+        for path in (log.with_name(log.name + ".1"), log):
+            if not path.exists():
+                continue
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    found = _END_OF_PROCESS.match(line.rstrip("\n"))
+                    if found is None or found["name"] != name:
+                        continue
+                    if found["how"] == "stopped":
+                        exits = []
+                        continue
+                    at = datetime.strptime(found["at"], "%Y-%m-%d %H:%M:%S").astimezone()
+                    exits.append(ProcessExit(at, found["detail"]))
+        return exits

@@ -180,7 +180,7 @@ class BlueGreenStrategy:
             self.controller.transition(record, "Promoting", message)
         else:
             wait = (
-                f"; switching anyway after {spec.auto_promotion_seconds}"
+                f"; switching anyway after {format_duration(spec.auto_promotion_seconds)}"
                 if spec.auto_promotion_seconds
                 else ""
             )
@@ -220,7 +220,8 @@ class BlueGreenStrategy:
             record,
             "Monitoring",
             f"switched: every request goes to {colour} ({record.version}); "
-            f"{record.baseline_track} stays up for the {self._spec(record).monitor} monitor",
+            f"{record.baseline_track} stays up for the "
+            f"{format_duration(self._spec(record).monitor)} monitor",
         )
         return True
 
@@ -336,43 +337,15 @@ class BlueGreenStrategy:
     # -- rollback -----------------------------------------------------------------------------
     def _rolling_back(self, record: RolloutRecord) -> bool:
         """Traffic back on the old colour first (if it moved), then remove the new one."""
-        controller, colour, old = self.controller, _colour(record), record.baseline_track
-        self.target.router.apply(Routing(old))
-        record.weight = 0
-        if record.switched_at is not None:
-            controller.event(record, f"switched back: every request goes to {old}")
-        controller.save(record)
-        self.target.workloads.remove(colour)
-        old_ok = True
-        try:
-            self.target.workloads.wait_ready(
-                old, record.spec.timeouts.baseline_ready.total_seconds()
-            )
-        except FlightdeckError as exc:
-            old_ok = False
-            controller.event(record, f"{old} is NOT healthy after the rollback: {exc}")
-        record.finished_at = controller.clock()
-        final: Phase = "Aborted" if record.abort_requested else "RolledBack"
-        controller.transition(
-            record, final, f"{colour} removed; {old} {'healthy' if old_ok else 'UNHEALTHY'}"
-        )
-        verb = "aborted" if record.abort_requested else "rolled back"
-        title = f"Blue-green rollout of {record.version} {verb}"
-        severity = "warning" if record.abort_requested and old_ok else "critical"
-        controller.notify(record, severity, title, record.reason or "")
-        controller.open_incident(
+        old = record.baseline_track
+        self.controller.undo(
             record,
-            title,
-            severity,
-            {
-                "version": record.version,
-                "stable_version": record.baseline_version,
+            back_to=Routing(old),
+            routed=f"switched back: every request goes to {old}" if record.switched_at else None,
+            title=f"Blue-green rollout of {record.version}",
+            details={
                 "switched_at": _iso(record.switched_at),
-                "stable_healthy": old_ok,
                 "baseline_figures": record.baseline_figures,
-                "last_analysis": record.last_analysis.model_dump(mode="json")
-                if record.last_analysis
-                else None,
             },
         )
         return True

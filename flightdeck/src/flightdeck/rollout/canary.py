@@ -246,41 +246,11 @@ class CanaryStrategy:
 
     def _rolling_back(self, record: RolloutRecord) -> bool:
         """Weight to 0 first, then remove the canary, then check that stable is healthy."""
-        controller = self.controller
-        self.target.router.apply(Routing(record.baseline_track))
-        record.weight = 0
-        controller.event(record, "weight 0: every request goes to stable")
-        controller.save(record)
-        self.target.workloads.remove("canary")
-        stable_ok = True
-        try:
-            self.target.workloads.wait_ready(
-                record.baseline_track, record.spec.timeouts.baseline_ready.total_seconds()
-            )
-        except FlightdeckError as exc:
-            stable_ok = False
-            controller.event(record, f"stable is NOT healthy after the rollback: {exc}")
-        record.finished_at = controller.clock()
-        final: Phase = "Aborted" if record.abort_requested else "RolledBack"
-        controller.transition(
-            record, final, f"canary removed; stable {'healthy' if stable_ok else 'UNHEALTHY'}"
-        )
-        verb = "aborted" if record.abort_requested else "rolled back"
-        title = f"Rollout of {record.version} {verb}"
-        severity = "warning" if record.abort_requested and stable_ok else "critical"
-        controller.notify(record, severity, title, record.reason or "")
-        controller.open_incident(
+        self.controller.undo(
             record,
-            title,
-            severity,
-            {
-                "version": record.version,
-                "stable_version": record.baseline_version,
-                "stable_healthy": stable_ok,
-                "last_analysis": record.last_analysis.model_dump(mode="json")
-                if record.last_analysis
-                else None,
-            },
+            back_to=Routing(record.baseline_track),
+            routed="weight 0: every request goes to stable",
+            title=f"Rollout of {record.version}",
         )
         return True
 

@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 from flightdeck.core.errors import ConfigError, FlightdeckError, PermanentError, RetryableError
 from flightdeck.core.tracks import ServingTrack, Track
 from flightdeck.notify import Incident
+from flightdeck.rollout.delivery import DeliveryRecorder
 from flightdeck.rollout.exporter import write_rollout_metrics
 from flightdeck.rollout.record import Phase, RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.rollout.strategy import REQUESTS, Strategy, strategies
 from flightdeck.rollout.target import Target
+from flightdeck.routers import Routing
 
 Clock = Callable[[], datetime]
 
@@ -51,6 +53,7 @@ class Controller:
     def __init__(self, target: Target, clock: Clock = utc_now) -> None:
         self.target = target
         self.clock = clock
+        self.history = DeliveryRecorder(target.history, target.metrics_dir)
         _strategy_modules()
 
     def strategy(self, record: RolloutRecord) -> Strategy:
@@ -208,7 +211,55 @@ class Controller:
         except FlightdeckError as exc:
             self.event(record, f"the incident could not be recorded: {exc}")
 
+    def undo(
+        self,
+        record: RolloutRecord,
+        back_to: Routing,
+        routed: str | None,
+        title: str,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        """The end of every rollback: traffic back to the serving track first (and saved), then
+        the new version removed, the serving track verified, people told, an incident opened."""
+        self.target.router.apply(back_to)
+        record.weight = 0
+        if routed:
+            self.event(record, routed)
+        self.save(record)
+        self.target.workloads.remove(record.candidate_track)
+        serving, serving_ok = record.baseline_track, True
+        try:
+            self.target.workloads.wait_ready(
+                serving, record.spec.timeouts.baseline_ready.total_seconds()
+            )
+        except FlightdeckError as exc:
+            serving_ok = False
+            self.event(record, f"{serving} is NOT healthy after the rollback: {exc}")
+        record.finished_at = self.clock()
+        final: Phase = "Aborted" if record.abort_requested else "RolledBack"
+        health = "healthy" if serving_ok else "UNHEALTHY"
+        self.transition(record, final, f"{record.candidate_track} removed; {serving} {health}")
+        title = f"{title} {'aborted' if record.abort_requested else 'rolled back'}"
+        severity = "warning" if record.abort_requested and serving_ok else "critical"
+        self.notify(record, severity, title, record.reason or "")
+        last = record.last_analysis
+        self.open_incident(
+            record,
+            title,
+            severity,
+            {
+                "version": record.version,
+                "stable_version": record.baseline_version,
+                "stable_healthy": serving_ok,
+                **(details or {}),
+                "last_analysis": last.model_dump(mode="json") if last else None,
+            },
+        )
+
     def save(self, record: RolloutRecord) -> None:
+        # The delivery history: marks the transition, queues its entries, never raises.
+        for message in self.history.observe(record, self.clock()):
+            self.event(record, message)
         self.target.state.save(record.name, record.model_dump(mode="json"))
         if self.target.metrics_dir is not None:
             write_rollout_metrics(record, self.target.metrics_dir, self.clock())

@@ -60,6 +60,20 @@ class AnalysisRun(BaseModel):
     """When the first of the repeats ran (repeats > 1)."""
 
 
+class HistoryMarks(BaseModel):
+    """When the rollout crossed the transitions the delivery history records, and which of its
+    entries the history holds (set by rollout/delivery.py), so that an entry whose write failed
+    is written again later with its original time."""
+
+    traffic_at: datetime | None = None
+    """The new version first took user traffic (`weight` > 0: a canary step, a switch)."""
+    rollback_at: datetime | None = None
+    rollback_weight: int | None = None
+    restored_at: datetime | None = None
+    """After a rollback decision: the weight back at 0, all traffic on the good version."""
+    written: list[str] = Field(default_factory=list)
+
+
 class RolloutRecord(BaseModel):
     name: Name
     version: Version
@@ -96,6 +110,7 @@ class RolloutRecord(BaseModel):
     analyses_dropped: int = 0
     events: list[Event] = Field(default_factory=list)
     events_dropped: int = 0
+    history: HistoryMarks = Field(default_factory=HistoryMarks)
 
     @property
     def finished(self) -> bool:

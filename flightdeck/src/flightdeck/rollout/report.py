@@ -1,5 +1,7 @@
-"""A rollout report: one self-contained HTML page with charts of canary vs stable over time and
-every decision with its reason. Charts are inline SVG, so the page needs nothing from the network.
+"""A rollout report: one self-contained HTML page with charts of the new version against the one
+that served (canary vs stable, or the new colour vs the old one before and after the switch) over
+time, every decision with its reason, and a section of delivery KPIs with their trends (from the
+delivery history). Charts are inline SVG: the page needs no network.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from flightdeck.core.background import BackgroundThread
 from flightdeck.core.errors import FlightdeckError
 from flightdeck.metrics import MetricsProvider
 from flightdeck.rollout.analysis import bounds_text, build_queries, numbers_behind
+from flightdeck.rollout.kpi import KpiReport, format_seconds
 from flightdeck.rollout.record import RolloutRecord
 
 WIDTH, HEIGHT, PAD = 760, 220, 48
-COLOURS = {"canary": "#d9480f", "stable": "#1c7ed6"}
+COLOURS = {"canary": "#d9480f", "stable": "#1c7ed6", "blue": "#1c7ed6", "green": "#2b8a3e"}
+SAMPLED_TRACKS = ("stable", "canary", "blue", "green")
 
 
 @dataclass
@@ -28,7 +32,7 @@ class Sample:
 
 
 class MetricsSampler(BackgroundThread):
-    """Samples canary and stable error rate and P95 from Prometheus every `interval` seconds."""
+    """Samples every track's error rate and P95 from Prometheus every `interval` seconds."""
 
     def __init__(self, provider: MetricsProvider, window_seconds: float, interval: float = 1.0):
         super().__init__()
@@ -38,7 +42,7 @@ class MetricsSampler(BackgroundThread):
         window = timedelta(seconds=window_seconds)
         self._queries = {
             f"{track}_{name}": query
-            for track in ("canary", "stable")
+            for track in SAMPLED_TRACKS
             for name, query in build_queries(track, None, window).items()
             if name in ("error_rate", "p95_seconds")
         }
@@ -58,9 +62,17 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
 
 
+MARKED = ("step ", "analysis failed", "the monitor failed", "the preview analysis failed",
+          "switched")  # fmt: skip
+
+
 def _mark_label(message: str, phase: str) -> str:
     if message.startswith("step "):
         return message.split(": ")[1].split("%")[0] + "%"
+    if message.startswith("switched back"):
+        return "switch back"
+    if message.startswith("switched"):
+        return "switch"
     return {"RolledBack": "rolled back", "Succeeded": "promoted", "Aborted": "aborted"}.get(
         phase, "decision"
     )
@@ -76,10 +88,11 @@ def _chart(
     end: float,
     limit: float | None,
     marks: Sequence[tuple[float, str]],
+    tracks: tuple[str, str] = ("canary", "stable"),
 ) -> str:
-    """An SVG line chart of canary vs stable for `metric` between start and end."""
+    """An SVG line chart of the two tracks (new, serving) for `metric` between start and end."""
     series: dict[str, list[tuple[float, float]]] = {}
-    for track in ("canary", "stable"):
+    for track in tracks:
         raw = [(s.at, s.values.get(f"{track}_{metric}")) for s in samples if start <= s.at <= end]
         series[track] = [(at, value * scale) for at, value in raw if value is not None]
     data_top = max([v for points in series.values() for _, v in points] or [0.0])
@@ -134,7 +147,7 @@ def _chart(
                 f'<polyline points="{path}" fill="none" stroke="{COLOURS[track]}" '
                 'stroke-width="2"/>'
             )
-    for index, track in enumerate(("canary", "stable")):
+    for index, track in enumerate(tracks):
         lx = WIDTH - PAD - 160 + index * 80
         parts.append(f'<rect x="{lx}" y="10" width="10" height="10" fill="{COLOURS[track]}"/>')
         parts.append(f'<text x="{lx + 14}" y="19" class="tick">{track}</text>')
@@ -161,11 +174,12 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
     start = record.started_at.timestamp()
     end = (record.finished_at or datetime.now(UTC)).timestamp()
     limits = record.spec.analysis.thresholds
+    tracks = (record.candidate_track, record.baseline_track)
     marks: list[tuple[float, str]] = []
     previous = None
     for event in record.events:
         entered = event.phase != previous and event.phase in ("RolledBack", "Succeeded", "Aborted")
-        if entered or event.message.startswith(("step ", "analysis failed")):
+        if entered or event.message.startswith(MARKED):
             marks.append((event.at.timestamp(), _mark_label(event.message, event.phase)))
         previous = event.phase
     decisions = "\n".join(
@@ -195,15 +209,26 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
         end,
         limits.max_error_rate,
         marks,
+        tracks,
     )
     latency_chart = _chart(
-        "P95 latency", samples, "p95_seconds", 1000, "ms", start, end, limits.max_p95_seconds, marks
+        "P95 latency",
+        samples,
+        "p95_seconds",
+        1000,
+        "ms",
+        start,
+        end,
+        limits.max_p95_seconds,
+        marks,
+        tracks,
     )
     return f"""
 <section>
-<h2>{html.escape(record.baseline_version)} &rarr; {html.escape(record.version)}
-  <span class="{record.phase}">{html.escape(outcome)}</span></h2>
-<p>Environment of the canary: <code>{html.escape(str(record.env or "none"))}</code>;
+<h2>{record.spec.strategy.type}: {html.escape(record.baseline_version)} &rarr;
+  {html.escape(record.version)} <span class="{record.phase}">{html.escape(outcome)}</span></h2>
+<p>{tracks[0]} (the new version) against {tracks[1]} (the one serving before);
+ environment of the new version: <code>{html.escape(str(record.env or "none"))}</code>;
  duration {end - start:.0f}s.</p>
 {error_chart}
 {latency_chart}
@@ -214,8 +239,170 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
 </section>"""
 
 
-def render_report(title: str, records: list[RolloutRecord], samples: list[Sample]) -> str:
+TREND_STEPS = (60.0, 300.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
+"""Bucket sizes of the trend charts: the smallest that cuts the window into at most 40."""
+
+
+def _buckets(start: float, end: float) -> tuple[float, int]:
+    step = next((s for s in TREND_STEPS if (end - start) / s <= 40), TREND_STEPS[-1])
+    return step, max(1, int((end - start) // step) + (1 if (end - start) % step else 0))
+
+
+def _axis(start: float, end: float, top: float, unit: str) -> list[str]:
+    span = end - start
+    label = format_seconds(span) if span < 2 * 86400 else f"{span / 86400:.0f} days"
+    return [
+        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
+        'class="axis"/>',
+        f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" class="axis"/>',
+        f'<text x="{PAD - 4}" y="{PAD + 4}" class="tick" text-anchor="end">'
+        f"{_number(top)}{html.escape(unit)}</text>",
+        f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" class="tick" text-anchor="end">0</text>',
+        f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 16}" class="tick" text-anchor="end">'
+        f"{html.escape(label)}</text>",
+    ]
+
+
+def _legend(names: Sequence[tuple[str, str]]) -> list[str]:
+    parts = []
+    for index, (name, colour) in enumerate(names):
+        lx = WIDTH - PAD - 130 * (len(names) - index)
+        parts.append(f'<rect x="{lx}" y="10" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{lx + 14}" y="19" class="tick">{html.escape(name)}</text>')
+    return parts
+
+
+def _trend_bars(title: str, start: float, end: float, series: dict[str, list[float]]) -> str:
+    """Counts per bucket of time (deployments, failed changes), side by side per bucket."""
+    step, count = _buckets(start, end)
+    colours = dict(zip(series, ("#1c7ed6", "#c92a2a", "#2b8a3e"), strict=False))
+    counts = {
+        name: [sum(1 for t in times if int((t - start) // step) == i) for i in range(count)]
+        for name, times in series.items()
+    }
+    top = max([max(values, default=0) for values in counts.values()] + [1]) * 1.15
+    width = (WIDTH - 2 * PAD) / count
+    bar = width * 0.8 / max(len(series), 1)
+    unit = {60.0: "/min", 300.0: "/5 min", 3600.0: "/h", 21600.0: "/6 h", 86400.0: "/day"}
+    parts = [
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img">',
+        f'<text x="{PAD}" y="20" class="title">{html.escape(title)}</text>',
+        *_axis(start, end, top, unit.get(step, "/week")),
+        *_legend([(name, colours[name]) for name in series]),
+    ]
+    for index, (name, values) in enumerate(counts.items()):
+        for bucket, value in enumerate(values):
+            if value:
+                x = PAD + bucket * width + width * 0.1 + index * bar
+                h = value / top * (HEIGHT - 2 * PAD)
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{HEIGHT - PAD - h:.1f}" width="{bar:.1f}" '
+                    f'height="{h:.1f}" fill="{colours[name]}"><title>{value} {html.escape(name)}'
+                    "</title></rect>"
+                )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _trend_points(
+    title: str, start: float, end: float, series: dict[str, list[tuple[float, float]]]
+) -> str:
+    """Durations (minutes) at the time they were measured, one line of points per KPI."""
+    colours = dict(zip(series, ("#1c7ed6", "#d9480f", "#2b8a3e", "#7048e8"), strict=False))
+    values = [v / 60 for points in series.values() for _, v in points]
+    top = max([*values, 1.0 / 60]) * 1.15
+    span = max(end - start, 1e-9)
+    parts = [
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img">',
+        f'<text x="{PAD}" y="20" class="title">{html.escape(title)}</text>',
+        *_axis(start, end, top, " min"),
+        *_legend([(name, colours[name]) for name in series]),
+    ]
+    for name, points in series.items():
+        plot_width, plot_height = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+        coords = [
+            (PAD + (t - start) / span * plot_width, HEIGHT - PAD - v / 60 / top * plot_height)
+            for t, v in sorted(points)
+        ]
+        if len(coords) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            parts.append(
+                f'<polyline points="{path}" fill="none" stroke="{colours[name]}" stroke-width="1"/>'
+            )
+        for (x, y), (_, value) in zip(coords, sorted(points), strict=True):
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colours[name]}">'
+                f"<title>{html.escape(name)}: {html.escape(format_seconds(value))}</title></circle>"
+            )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def delivery_section(report: KpiReport) -> str:
+    """The KPIs of the report's window against their targets, and their trends."""
+    figures = report.figures
+    start, end = figures.since.timestamp(), figures.until.timestamp()
+    rows = "\n".join(
+        '<tr><td>{}</td><td>{}</td><td>{}</td><td class="{}">{}</td><td>{}</td></tr>'.format(
+            html.escape(result.kpi.label),
+            html.escape(result.display),
+            html.escape(result.kpi.target),
+            "inconclusive" if result.met is None else "pass" if result.met else "fail",
+            "no data" if result.met is None else "pass" if result.met else "FAIL",
+            html.escape(result.level),
+        )
+        for result in report.results
+    )
+    bars = _trend_bars(
+        "Deployments and failed changes",
+        start,
+        end,
+        {
+            "deployments": [
+                d.promoted_at.timestamp() for d in figures.deployments if d.promoted_at
+            ],
+            "failed changes": [
+                c.exposed_at.timestamp() for c in figures.failed_changes if c.exposed_at
+            ],
+        },
+    )
+    points = _trend_points(
+        "Lead time, time to detect, time to restore, rollback time",
+        start,
+        end,
+        {
+            name: [(p.at.timestamp(), p.seconds) for p in measured]
+            for name, measured in (
+                ("lead time", figures.lead_times),
+                ("detect", figures.detection_times),
+                ("restore", figures.restore_times),
+                ("rollback", figures.rollback_times),
+            )
+        },
+    )
+    return f"""
+<section>
+<h2>Delivery KPIs, {figures.since:%Y-%m-%d %H:%M} to {figures.until:%Y-%m-%d %H:%M} UTC</h2>
+<p>From the delivery history ({len(figures.deployments)} deployments, {len(figures.changes)}
+ production changes, {len(figures.failed_changes)} failed); availability, P95 and error rate from
+ Prometheus. Targets: the architecture document; DORA levels: the 2023 State of DevOps report
+ (docs/kpis.md).</p>
+<table><tr><th>KPI</th><th>value</th><th>target</th><th>pass/fail</th><th>DORA level</th></tr>
+{rows}</table>
+{bars}
+{points}
+</section>"""
+
+
+def render_report(
+    title: str,
+    records: list[RolloutRecord],
+    samples: list[Sample],
+    delivery: KpiReport | None = None,
+) -> str:
     sections = "\n".join(_rollout_section(record, samples) for record in records)
+    if delivery is not None:
+        sections += delivery_section(delivery)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>

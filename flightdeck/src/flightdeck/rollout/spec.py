@@ -9,58 +9,22 @@ than 1.5x stable's, and the canary's memory or CPU above limits (the document's 
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     field_validator,
     model_validator,
 )
 
 from flightdeck.core.config import load_yaml_model
-from flightdeck.core.validation import Name
+from flightdeck.core.validation import Duration, Name
+from flightdeck.core.validation import format_duration as format_duration  # re-exported
 from flightdeck.notify import Notifications
-
-_DURATION = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,9})?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-MAX_DURATION = timedelta(days=30)
-"""No step, interval or timeout of a rollout is longer: a larger value is a typo (e.g. ms vs s)."""
-
-
-def _parse_duration(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value) if abs(value) < 1e12 else float("inf")
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ValueError(f"{value!r} is not a duration (examples: 30s, 15m, 1h, 500ms)")
-    if not seconds > 0:  # also refuses NaN
-        raise ValueError("a duration must be positive")
-    if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"{value!r} is longer than the longest allowed duration (30 days)")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds * 1000)}ms"
-
-
-Duration = Annotated[
-    timedelta, BeforeValidator(_parse_duration), PlainSerializer(format_duration, return_type=str)
-]
 
 
 class Strict(BaseModel):

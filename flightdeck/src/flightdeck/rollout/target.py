@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flightdeck.core.tracks import Track
+from flightdeck.history import HistoryStore
 from flightdeck.metrics import MetricsProvider
 from flightdeck.notify import IncidentSink, Notifications, Notifier
 from flightdeck.rollout.smoke import SmokeResult
@@ -33,3 +34,5 @@ class Target:
     metrics_dir: Path | None = None
     preview_load: PreviewLoad | None = None
     """How the engine puts load on a colour in preview (for a pre-switch analysis)."""
+    history: HistoryStore | None = None
+    """The delivery history; None: the rollout is not recorded (the KPIs will not see it)."""

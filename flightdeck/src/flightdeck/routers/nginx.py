@@ -83,5 +83,4 @@ class LocalNginxRouter:
 
     def apply(self, routing: Routing) -> None:
         generation = self.write(routing)
-        self.ingress.reload()
-        self.ingress.wait_for_generation(generation)
+        self.ingress.reload(generation)

@@ -24,6 +24,10 @@ class StateStore(Protocol):
         """The rollout's record, or None if there is none."""
         ...
 
+    def names(self) -> list[str]:
+        """The rollouts that have a record, sorted (for the metrics endpoint)."""
+        ...
+
     def save(self, name: str, record: dict[str, Any]) -> None:
         """Replace the record atomically: a reader sees the old one or the new one."""
         ...

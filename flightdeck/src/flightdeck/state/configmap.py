@@ -84,6 +84,14 @@ class ConfigMapStateStore:
         record: dict[str, Any] = json.loads(raw)
         return record
 
+    def names(self) -> list[str]:
+        found = []
+        for configmap in self.api.list(CONFIGMAP, MANAGED_BY):
+            object_name: str = configmap["metadata"]["name"]
+            if object_name.startswith(self.prefix) and RECORD_KEY in (configmap.get("data") or {}):
+                found.append(object_name.removeprefix(self.prefix))
+        return sorted(found)
+
     def save(self, name: str, record: dict[str, Any]) -> None:
         if name in self.lost:
             raise PermanentError(

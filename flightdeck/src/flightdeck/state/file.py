@@ -32,6 +32,11 @@ class FileStateStore:
         record: dict[str, Any] = json.loads(path.read_text())
         return record
 
+    def names(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(path.stem for path in self.directory.glob("*.json"))
+
     def save(self, name: str, record: dict[str, Any]) -> None:
         write_atomically(
             self._path(name, ".json"), json.dumps(record, indent=2, default=str) + "\n"

@@ -208,12 +208,16 @@ class DeploymentWorkloads:
             return False
         if rollout_waiting_for(deployment) is not None:
             return False
+        pods = self.current_pods(deployment)
+        return bool(pods) and all(_pod_healthy(pod) for pod in pods)
+
+    def current_pods(self, deployment: Obj) -> list[Obj]:
+        """The Deployment's pods of its current image (the version label of its template)."""
         template_labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
         selector = dict(deployment["spec"]["selector"].get("matchLabels") or {})
         if IMAGE_TAG_LABEL in template_labels:
             selector[IMAGE_TAG_LABEL] = template_labels[IMAGE_TAG_LABEL]
-        pods = self.api.list(POD, selector)
-        return bool(pods) and all(_pod_healthy(pod) for pod in pods)
+        return self.api.list(POD, selector)
 
 
 def _pod_healthy(pod: Obj) -> bool:
