@@ -65,9 +65,9 @@ def test_request_logs_stay_out_of_a_commands_output(capsys: pytest.CaptureFixtur
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """No access log on stderr."""
