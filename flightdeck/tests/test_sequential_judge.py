@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from flightdeck.rollout.analysis import Comparison, Figures, Series, Verdict, judge_for
 from flightdeck.rollout.evidence import JudgeState
-from flightdeck.rollout.exporter import write_rollout_metrics
+from flightdeck.rollout.exporter import rollout_registry, write_rollout_metrics
 from flightdeck.rollout.spec import Analysis, RolloutSpec
 from testsupport.rollout_rig import SPEC, Clock, Flow, Metrics, Rig, make_rig, run_for
 
@@ -290,6 +290,28 @@ def test_the_metrics_and_the_view_show_the_numbers_behind_a_decision(rig: Rig) -
     shown = captured.get()
     assert "evidence" in shown
     assert "errors" in shown
+
+
+def test_the_numbers_of_several_rollouts_are_served_together(rig: Rig) -> None:
+    """What `flightdeck metrics serve` computes from a state store: one family per metric."""
+    from prometheus_client import generate_latest
+
+    controller, _, _, metrics, _, clock, _ = rig
+    metrics.flows["candidate"] = Flow(rate=5, error_share=0.1)
+    controller.start(sequential(), "2.0.0", {})
+    controller.tick("backend")
+    run_for(controller, clock, 6, step=1)
+    backend = controller.load("backend")
+    assert backend is not None
+    assert backend.last_analysis is not None
+    api = backend.model_copy(update={"name": "api"})
+    text = generate_latest(rollout_registry([backend, api], clock())).decode()
+    for name in ("backend", "api"):
+        assert (
+            f'flightdeck_rollout_check_count{{check="error_rate_vs_baseline",'
+            f'count="candidate_errors",rollout="{name}"}}' in text
+        )
+    assert text.count("# TYPE flightdeck_rollout_check_evidence gauge") == 1
 
 
 def test_a_blue_green_monitor_switches_back_on_evidence_against_the_figures(rig: Rig) -> None:
