@@ -83,7 +83,7 @@ def aborted_at_the_second_step(rig: Rig) -> None:
 BLUE_GREEN = RolloutSpec.model_validate(
     {
         "strategy": {"type": "bluegreen", "monitor": "60s", "pre_promotion_analysis": "40s"},
-        "analysis": {"interval": "20s"},
+        "analysis": {"judge": "threshold", "interval": "20s"},
     }
 )
 SEQUENTIAL = RolloutSpec.model_validate(

@@ -190,7 +190,12 @@ class Notifier:
 SPEC = RolloutSpec.model_validate(
     {
         "strategy": {"steps": [{"weight": 10, "hold": "60s"}, {"weight": 50, "hold": "60s"}]},
-        "analysis": {"interval": "30s", "inconclusive": {"policy": "pause", "limit": 2}},
+        # The stand-in metrics stage window averages: the threshold judge's input.
+        "analysis": {
+            "judge": "threshold",
+            "interval": "30s",
+            "inconclusive": {"policy": "pause", "limit": 2},
+        },
     }
 )
 

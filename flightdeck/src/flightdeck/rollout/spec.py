@@ -88,9 +88,9 @@ Judge = Literal["threshold", "sequential"]
 
 class Analysis(Strict):
     judge: Judge = Field(
-        "threshold",
-        description="threshold: window averages against limits every interval; sequential: "
-        "statistical tests on every new scrape",
+        "sequential",
+        description="sequential (the default): statistical tests on the counts since the step "
+        "began, on every new scrape; threshold: window averages against limits every interval",
     )
     interval: Duration = Field(timedelta(minutes=1), description="how often Prometheus is queried")
     window: Duration | None = Field(
