@@ -37,7 +37,7 @@ from flightdeck.rollout.controller import Controller
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.routers import Routing, TrafficRouter
-from testsupport.platform import platform_from_file, trust_platform_ca, write_platform_config
+from testsupport.platform import benchmark_platform, trust_platform_ca
 from testsupport.traffic import Traffic
 
 SCRAPE_SECONDS = 1
@@ -45,6 +45,7 @@ RATE, CLIENTS = 200, 4
 SPEC: dict[str, Any] = {
     "strategy": {"type": "bluegreen", "monitor": "8s"},
     "analysis": {
+        "judge": "threshold",  # RESULTS.md measured the threshold judge
         "interval": "2s",
         "window": "4s",
         "min_requests": 5,
@@ -113,48 +114,37 @@ def main() -> None:
     failed = {"switch": 0, "switch back": 0}
     resent = 0
     total = 0
-    with tempfile.TemporaryDirectory() as directory:
-        config = write_platform_config(
-            Path(directory),
-            monitoring={
-                "scrape_interval_seconds": SCRAPE_SECONDS,
-                "evaluation_interval_seconds": SCRAPE_SECONDS,
-            },
-            rate_limit={"requests_per_second": 5000, "burst": 5000},
-            backup={"enabled": False},
-        )
-        platform = platform_from_file(config)
-        platform.up()
-        try:
-            target = local_target(config)
-            router = TimedRouter(target.router)
-            target.router = router
-            controller = Controller(target)
-            for run in range(args.runs):
-                for label, env in (("good", {}), ("bad", {"FAULT_LATENCY_MS": "300"})):
-                    router.calls.clear()
-                    with ExitStack() as stack:
-                        load = [
-                            stack.enter_context(Traffic(platform, rate=RATE / CLIENTS))
-                            for _ in range(CLIENTS)
-                        ]
-                        probe = stack.enter_context(NewConnections(platform))
-                        record = controller.start(spec, f"{label}-{run}", env)
-                        record = controller.run(record.name, lambda _: None, poll=0.2)
-                    outcomes = [g.outcomes for g in load]
-                    bad = sum(
-                        count
-                        for counter in outcomes
-                        for key, count in counter.items()
-                        if not key.startswith("200 ")
-                    )
-                    total += sum(sum(counter.values()) for counter in outcomes)
-                    resent += sum(g.reconnects for g in load)
-                    report(record, router, probe, rows)
-                    failed["switch" if label == "good" else "switch back"] += bad
-                    print(f"{label} {run}: {record.phase}, failed requests {bad}", flush=True)
-        finally:
-            platform.down(purge=True)
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        benchmark_platform(Path(directory), SCRAPE_SECONDS) as (platform, config),
+    ):
+        target = local_target(config)
+        router = TimedRouter(target.router)
+        target.router = router
+        controller = Controller(target)
+        for run in range(args.runs):
+            for label, env in (("good", {}), ("bad", {"FAULT_LATENCY_MS": "300"})):
+                router.calls.clear()
+                with ExitStack() as stack:
+                    load = [
+                        stack.enter_context(Traffic(platform, rate=RATE / CLIENTS))
+                        for _ in range(CLIENTS)
+                    ]
+                    probe = stack.enter_context(NewConnections(platform))
+                    record = controller.start(spec, f"{label}-{run}", env)
+                    record = controller.run(record.name, lambda _: None, poll=0.2)
+                outcomes = [g.outcomes for g in load]
+                bad = sum(
+                    count
+                    for counter in outcomes
+                    for key, count in counter.items()
+                    if not key.startswith("200 ")
+                )
+                total += sum(sum(counter.values()) for counter in outcomes)
+                resent += sum(g.reconnects for g in load)
+                report(record, router, probe, rows)
+                failed["switch" if label == "good" else "switch back"] += bad
+                print(f"{label} {run}: {record.phase}, failed requests {bad}", flush=True)
     print(f"\n| measure ({args.runs} runs, {RATE} requests/s) | result |\n|---|---|")
     print(f"| requests sent by the load | {total} |")
     print(f"| failed requests, good versions (switch) | {failed['switch']} |")

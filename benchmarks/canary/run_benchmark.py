@@ -25,7 +25,7 @@ from flightdeck.engines.local import local_target
 from flightdeck.rollout.controller import Controller
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
-from testsupport.platform import platform_from_file, write_platform_config
+from testsupport.platform import benchmark_platform
 from testsupport.traffic import Traffic
 
 SCRAPE_SECONDS = 5
@@ -33,6 +33,7 @@ RATE = 50
 SPEC: dict[str, Any] = {
     "strategy": {"steps": [{"weight": 10, "hold": "30s"}, {"weight": 50, "hold": "10s"}]},
     "analysis": {
+        "judge": "threshold",  # RESULTS.md measured the threshold judge
         "interval": "5s",
         "window": f"{4 * SCRAPE_SECONDS}s",
         "min_requests": 10,
@@ -52,36 +53,25 @@ def main() -> None:
     parser.add_argument("--good", type=int, default=20)
     args = parser.parse_args()
     spec = RolloutSpec.model_validate(SPEC)
-    with tempfile.TemporaryDirectory() as directory:
-        config = write_platform_config(
-            Path(directory),
-            monitoring={
-                "scrape_interval_seconds": SCRAPE_SECONDS,
-                "evaluation_interval_seconds": SCRAPE_SECONDS,
-            },
-            rate_limit={"requests_per_second": 5000, "burst": 5000},
-            backup={"enabled": False},
-        )
-        platform = platform_from_file(config)
-        platform.up()
-        try:
-            controller = Controller(local_target(config))
-            detection: list[float] = []
-            outcomes: list[str] = []
-            with Traffic(platform, rate=RATE):
-                for run in range(args.bad):
-                    record = controller.start(spec, f"bad-{run}", {"FAULT_ERROR_RATE": "0.2"})
-                    record = controller.run(record.name, lambda _: None, poll=0.2)
-                    took = event_time(record, "weight 0") - event_time(record, "step 1/")
-                    detection.append(took)
-                    print(f"bad canary {run}: {record.phase} after {took:.1f}s", flush=True)
-                for run in range(args.good):
-                    record = controller.start(spec, f"good-{run}", {})
-                    record = controller.run(record.name, lambda _: None, poll=0.2)
-                    outcomes.append(record.phase)
-                    print(f"good canary {run}: {record.phase} {record.reason or ''}", flush=True)
-        finally:
-            platform.down(purge=True)
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        benchmark_platform(Path(directory), SCRAPE_SECONDS) as (platform, config),
+    ):
+        controller = Controller(local_target(config))
+        detection: list[float] = []
+        outcomes: list[str] = []
+        with Traffic(platform, rate=RATE):
+            for run in range(args.bad):
+                record = controller.start(spec, f"bad-{run}", {"FAULT_ERROR_RATE": "0.2"})
+                record = controller.run(record.name, lambda _: None, poll=0.2)
+                took = event_time(record, "weight 0") - event_time(record, "step 1/")
+                detection.append(took)
+                print(f"bad canary {run}: {record.phase} after {took:.1f}s", flush=True)
+            for run in range(args.good):
+                record = controller.start(spec, f"good-{run}", {})
+                record = controller.run(record.name, lambda _: None, poll=0.2)
+                outcomes.append(record.phase)
+                print(f"good canary {run}: {record.phase} {record.reason or ''}", flush=True)
     false_rollbacks = sum(phase != "Succeeded" for phase in outcomes)
     print("\n| measure | result |\n|---|---|")
     if detection:

@@ -18,7 +18,11 @@ def bluegreen(**strategy: Any) -> RolloutSpec:
     return RolloutSpec.model_validate(
         {
             "strategy": {"type": "bluegreen", "monitor": "60s", **strategy},
-            "analysis": {"interval": "20s", "inconclusive": {"policy": "pause", "limit": 2}},
+            "analysis": {
+                "judge": "threshold",
+                "interval": "20s",
+                "inconclusive": {"policy": "pause", "limit": 2},
+            },
         }
     )
 

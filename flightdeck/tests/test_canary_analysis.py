@@ -1,4 +1,4 @@
-"""Analysis decisions with a fake metrics provider: thresholds, comparisons and "no data"."""
+"""The threshold judge with a fake metrics provider: thresholds, comparisons and "no data"."""
 
 from datetime import timedelta
 
@@ -43,7 +43,10 @@ def judge(
 ) -> dict[str, str]:
     metrics = FakeMetrics({**HEALTHY_CANARY, **canary}, {**HEALTHY_STABLE, **(stable or {})})
     verdict = analyse(
-        metrics, Analysis(interval=WINDOW), Series("canary", "2.0.0"), Series("stable")
+        metrics,
+        Analysis(judge="threshold", interval=WINDOW),
+        Series("canary", "2.0.0"),
+        Series("stable"),
     )
     results = {check.name: check.result for check in verdict.checks}
     results["verdict"] = verdict.result
@@ -92,7 +95,7 @@ def test_too_few_canary_requests_is_inconclusive_and_nothing_else_is_asked() -> 
     metrics = FakeMetrics({**HEALTHY_CANARY, "requests": 3}, HEALTHY_STABLE)
     verdict = analyse(
         metrics,
-        Analysis(interval=WINDOW, min_requests=20),
+        Analysis(judge="threshold", interval=WINDOW, min_requests=20),
         Series("canary", "2.0.0"),
         Series("stable"),
     )
@@ -133,7 +136,7 @@ def test_a_baseline_measured_before_a_switch_is_compared_like_a_live_one() -> No
     metrics = FakeMetrics({**HEALTHY_CANARY, "error_rate": 0.05}, {})
     verdict = analyse(
         metrics,
-        Analysis(interval=WINDOW),
+        Analysis(judge="threshold", interval=WINDOW),
         Series("canary", "2.0.0"),
         Figures(error_rate=0.001, p95_seconds=0.110),
     )

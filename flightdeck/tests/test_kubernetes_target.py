@@ -115,7 +115,9 @@ def cluster(chart_deployments: Release, clean_env: pytest.MonkeyPatch, tmp_path:
 
 
 def test_the_engine_drives_the_chart_objects(cluster: Release, tmp_path: Path) -> None:
-    spec = RolloutSpec.model_validate({"smoke_tests": {"enabled": False}})
+    spec = RolloutSpec.model_validate(
+        {"analysis": {"judge": "threshold"}, "smoke_tests": {"enabled": False}}
+    )
     target = rollout_target("kubernetes", None)
     controller = Controller(target)
 

@@ -98,6 +98,33 @@ def test_a_chart_of_zeros_shows_its_limit_for_scale() -> None:
     assert ">5.8%</text>" in error_chart  # the top of the scale: the 5% limit plus headroom
 
 
+def test_a_sequential_decision_shows_the_numbers_behind_it() -> None:
+    decided = record()
+    decided.analyses[0].repeats = 3
+    decided.analyses[0].checks = [
+        {
+            "name": "error_rate_vs_baseline",
+            "result": "fail",
+            "value": 0.2,
+            "threshold": 0.0,
+            "lower": 0.012,
+            "upper": 0.71,
+            "evidence": {"worse": 512.0, "not_worse": 0.4},
+            "needed": {"worse": 200.0, "not_worse": 40.0},
+            "counts": {
+                "candidate_errors": 3,
+                "candidate_requests": 15,
+                "baseline_errors": 0,
+                "baseline_requests": 140,
+            },
+        }
+    ]
+    page = render_report("demo", [decided], samples())
+    assert "error_rate_vs_baseline: fail (0.2; [0.012, 0.71]; errors 3/15 vs 0/140;" in page
+    assert "evidence worse 512 of 200, not_worse 0.4 of 40" in page
+    assert "(3 in a row)" in page
+
+
 def test_the_delivery_section_has_every_kpi_and_its_trends() -> None:
     def entry(key: str, kind: str, seconds: int, **fields: object) -> HistoryEntry:
         return HistoryEntry.model_validate(

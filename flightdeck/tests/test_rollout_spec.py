@@ -19,6 +19,7 @@ def test_defaults_are_the_documents_numbers() -> None:
         (25, timedelta(minutes=10)),
         (50, timedelta(minutes=15)),
     ]
+    assert spec.analysis.judge == "sequential"  # benchmarks/analysis/RESULTS.md
     assert spec.analysis.interval == timedelta(minutes=1)
     limits = spec.analysis.thresholds
     assert limits.max_error_rate == 0.05

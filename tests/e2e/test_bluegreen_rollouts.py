@@ -34,6 +34,7 @@ VERSIONS = (f"4.{n}.0" for n in itertools.count(1))
 FAST: dict[str, Any] = {
     "strategy": {"type": "bluegreen", "monitor": "8s"},
     "analysis": {
+        "judge": "threshold",  # steps of a few seconds: a pass after a fixed time
         "interval": "2s",
         "window": "4s",
         "min_requests": 5,

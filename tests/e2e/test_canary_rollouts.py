@@ -24,6 +24,7 @@ VERSIONS = (f"2.{n}.0" for n in itertools.count(1))
 FAST: dict[str, Any] = {
     "strategy": {"steps": [{"weight": 20, "hold": "4s"}, {"weight": 50, "hold": "4s"}]},
     "analysis": {
+        "judge": "threshold",  # steps of a few seconds: a pass after a fixed time
         "interval": "2s",
         "window": "4s",
         "min_requests": 5,

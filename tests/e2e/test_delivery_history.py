@@ -28,7 +28,8 @@ pytestmark = pytest.mark.e2e
 FAST: dict[str, Any] = {
     "name": "history",
     "strategy": {"steps": [{"weight": 20, "hold": "4s"}, {"weight": 50, "hold": "4s"}]},
-    "analysis": {"interval": "2s", "window": "4s", "min_requests": 5},
+    # Steps of a few seconds: the threshold judge passes after a fixed time.
+    "analysis": {"judge": "threshold", "interval": "2s", "window": "4s", "min_requests": 5},
     "timeouts": {"candidate_ready": "30s", "baseline_ready": "60s"},
 }
 SPEC = RolloutSpec.model_validate(FAST)

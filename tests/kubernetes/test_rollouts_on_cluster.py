@@ -51,6 +51,7 @@ NAMESPACES = itertools.count()
 FAILING = Behaviour(error_rate=0.3)
 TIMINGS: dict[str, Any] = {
     "analysis": {
+        "judge": "threshold",  # steps of a few seconds: a pass after a fixed time
         "interval": "2s",
         "window": "6s",
         "min_requests": 5,

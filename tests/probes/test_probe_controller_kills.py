@@ -24,7 +24,7 @@ from flightdeck.rollout.controller import Controller
 from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.routers import Routing
 from flightdeck.state.file import FileStateStore
-from testsupport.rollout_rig import SPEC, Rig, make_rig
+from testsupport.rollout_rig import SPEC, Flow, Rig, make_rig
 
 pytestmark = pytest.mark.unit
 
@@ -68,7 +68,8 @@ def healthy(rig: Rig) -> None:
 def errors_after_the_first_step(rig: Rig) -> None:
     _, router, _, metrics, *_ = rig
     if router.routing.canary_weight >= 50 or router.routing.active == "green":
-        metrics.canary["error_rate"] = 0.3
+        metrics.canary["error_rate"] = 0.3  # the threshold judge's window
+        metrics.flows["candidate"] = Flow(rate=5, error_share=0.3)  # the sequential judge's counts
 
 
 def aborted_at_the_second_step(rig: Rig) -> None:
@@ -82,8 +83,11 @@ def aborted_at_the_second_step(rig: Rig) -> None:
 BLUE_GREEN = RolloutSpec.model_validate(
     {
         "strategy": {"type": "bluegreen", "monitor": "60s", "pre_promotion_analysis": "40s"},
-        "analysis": {"interval": "20s"},
+        "analysis": {"judge": "threshold", "interval": "20s"},
     }
+)
+SEQUENTIAL = RolloutSpec.model_validate(
+    {**SPEC.model_dump(mode="json"), "analysis": {"judge": "sequential", "interval": "30s"}}
 )
 SCENARIOS = [
     Scenario("canary promotion", healthy, "Succeeded", Routing("stable"), "2.0.0"),
@@ -100,6 +104,24 @@ SCENARIOS = [
     ),
     Scenario(
         "blue-green abort", aborted_at_the_second_step, "Aborted", Routing(), "1.0.0", BLUE_GREEN
+    ),
+    # The sequential judge's evidence lives in the record too: a resumed controller goes on
+    # from the blocks already judged.
+    Scenario(
+        "canary promotion, sequential judge",
+        healthy,
+        "Succeeded",
+        Routing("stable"),
+        "2.0.0",
+        SEQUENTIAL,
+    ),
+    Scenario(
+        "canary rollback, sequential judge",
+        errors_after_the_first_step,
+        "RolledBack",
+        Routing(),
+        "1.0.0",
+        SEQUENTIAL,
     ),
 ]
 

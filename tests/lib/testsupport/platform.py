@@ -68,6 +68,24 @@ def platform_from_file(path: Path) -> LocalPlatform:
     return LocalPlatform(LocalContext(load_platform_config(path, path.parent)))
 
 
+@contextmanager
+def benchmark_platform(
+    directory: Path, scrape_seconds: int
+) -> Iterator[tuple[LocalPlatform, Path]]:
+    """`running_platform` set up for benchmarks: Prometheus scraping every `scrape_seconds`, the
+    ingress rate limit out of the way, no backups. Yields the platform and its config file."""
+    with running_platform(
+        directory,
+        monitoring={
+            "scrape_interval_seconds": scrape_seconds,
+            "evaluation_interval_seconds": scrape_seconds,
+        },
+        rate_limit={"requests_per_second": 5000, "burst": 5000},
+        backup={"enabled": False},
+    ) as platform:
+        yield platform, directory / "flightdeck.yaml"
+
+
 def trust_platform_ca(platform: LocalPlatform) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(platform.run_dir.tls / "ca.crt"))
 

@@ -6,7 +6,9 @@ routing, workloads and metrics are small in-memory stand-ins so that each decisi
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,14 +84,46 @@ class Workloads:
         return self.tracks.get(track)
 
 
+HISTOGRAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
+
+
+@dataclass
+class Flow:
+    """One side's steady traffic, for the sequential judge's counts: so many requests a second,
+    a share of them failing, every one answered in `latency` seconds."""
+
+    rate: float
+    error_share: float = 0.0
+    latency: float = 0.02
+
+    def statuses(self, seconds: float) -> dict[str, float]:
+        requests = math.floor(self.rate * max(seconds, 0.0))
+        errors = math.floor(self.error_share * requests)
+        return {"200": requests - errors, **({"500": errors} if errors else {})}
+
+    def buckets(self, seconds: float) -> dict[str, float]:
+        requests = math.floor(self.rate * max(seconds, 0.0))
+        return {
+            "+Inf" if math.isinf(le) else str(le): requests if self.latency <= le else 0
+            for le in HISTOGRAM_BUCKETS
+        }
+
+
 class Metrics:
     """Healthy numbers by default; `canary` overrides the candidate's values (None = no data).
 
     The candidate is version 2.0.0 on any track (canary, or a blue-green colour); the baseline
-    is a track without a version (stable, or the serving colour), answering `baseline`.
+    is a track without a version (stable, or the serving colour), answering `baseline`. For the
+    sequential judge, `flows` say how the counts grow with the clock, and Prometheus scrapes
+    every `scrape_seconds`.
     """
 
-    def __init__(self, spec: RolloutSpec) -> None:
+    def __init__(self, spec: RolloutSpec, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self.scrape_seconds = 5.0
+        self.flows = {"candidate": Flow(rate=5), "baseline": Flow(rate=45)}
+        self.evaluations = 0
+        self.candidate_scraped = True
         self.window = spec.analysis.rate_window
         self.canary: dict[str, float | None] = {
             "requests": 100,
@@ -101,9 +135,34 @@ class Metrics:
         self.fail_with: Exception | None = None
         self.baseline: dict[str, float | None] = {"error_rate": 0.0, "p95_seconds": 0.05}
 
+    def _scraped(self) -> float:
+        now = self.clock().timestamp()
+        return now - now % self.scrape_seconds
+
+    def query_vector(self, expression: str, label: str) -> dict[str, float]:
+        """Counts since `@ T` (the sequential judge) or over a window (figures before a switch),
+        as of the last scrape."""
+        if self.fail_with is not None:
+            raise self.fail_with
+        side = "candidate" if 'version="2.0.0"' in expression else "baseline"
+        since = re.search(r"@ ([0-9.]+)\)", expression)
+        window = re.search(r"increase\(.*\[(\d+)s\]\)\)$", expression)
+        if since:
+            seconds = self._scraped() - float(since.group(1))
+            self.evaluations += side == "candidate" and label == "status"
+        elif window:
+            seconds = float(window.group(1))
+        else:
+            raise AssertionError(f"unexpected query {expression}")
+        flow = self.flows[side]
+        return flow.statuses(seconds) if label == "status" else flow.buckets(seconds)
+
     def query(self, expression: str) -> float | None:
         if self.fail_with is not None:
             raise self.fail_with
+        if expression.startswith("max(timestamp(up{"):
+            unseen = not self.candidate_scraped and 'version="2.0.0"' in expression
+            return None if unseen else self._scraped()
         found = re.search(r"\[(\d+)s\]", expression)  # whatever window the spec asks for
         window = timedelta(seconds=int(found.group(1))) if found else self.window
         for track in ("canary", "blue", "green", "stable"):
@@ -131,7 +190,12 @@ class Notifier:
 SPEC = RolloutSpec.model_validate(
     {
         "strategy": {"steps": [{"weight": 10, "hold": "60s"}, {"weight": 50, "hold": "60s"}]},
-        "analysis": {"interval": "30s", "inconclusive": {"policy": "pause", "limit": 2}},
+        # The stand-in metrics stage window averages: the threshold judge's input.
+        "analysis": {
+            "judge": "threshold",
+            "interval": "30s",
+            "inconclusive": {"policy": "pause", "limit": 2},
+        },
     }
 )
 
@@ -147,6 +211,7 @@ def make_rig(tmp_path: Path) -> Rig:
         Metrics(SPEC),
         Notifier(),
     )
+    metrics.clock = clock
     router.workloads = workloads
     incidents = tmp_path / "incidents.jsonl"
     target = Target(

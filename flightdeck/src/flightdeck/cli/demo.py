@@ -52,6 +52,10 @@ def demo_specs(scrape_seconds: int) -> dict[str, RolloutSpec]:
     common: dict[str, Any] = {
         "name": "demo",
         "analysis": {
+            # Holds of a few intervals at a few requests a second: the sequential judge would
+            # often need longer than the hold to pass a good canary (docs/canary.md, "When to
+            # pick which"); the demo shows fixed timings, so it uses the threshold judge.
+            "judge": "threshold",
             "interval": f"{interval}s",
             "window": f"{window}s",
             "min_requests": 10,

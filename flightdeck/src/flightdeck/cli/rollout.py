@@ -28,6 +28,7 @@ from flightdeck.core.files import write_atomically
 from flightdeck.core.git import check_commit
 from flightdeck.core.validation import check_version, parse_env_assignments
 from flightdeck.engines import rollout_target
+from flightdeck.rollout.analysis import Figures, bounds_text, numbers_behind
 from flightdeck.rollout.controller import Controller, utc_now
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.report import MetricsSampler, render_report
@@ -69,12 +70,17 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
         steps = strategy.steps
         if 0 <= record.step < len(steps) and record.step_started_at and not record.finished:
             in_step = f"{(now - record.step_started_at).total_seconds():.0f}s"
+            judged = (
+                f"sequential judge, {record.judge_state.blocks if record.judge_state else 0} "
+                "blocks of evidence"
+                if record.spec.analysis.judge == "sequential"
+                else f"passing windows {record.step_passes}, "
+                f"inconclusive streak {record.inconclusive_streak}"
+            )
             lines.append(
                 Text(
                     f"step {record.step + 1}/{len(steps)} at {steps[record.step].weight}%: "
-                    f"{in_step} of {format_duration(steps[record.step].hold)}, "
-                    f"passing windows {record.step_passes}, "
-                    f"inconclusive streak {record.inconclusive_streak}"
+                    f"{in_step} of {format_duration(steps[record.step].hold)}, {judged}"
                 )
             )
     if isinstance(strategy, BlueGreenStrategy) and not record.finished:
@@ -91,24 +97,28 @@ def render(record: RolloutRecord, now: datetime | None = None) -> Group:
                 Text(
                     f"monitor: {elapsed} of {format_duration(strategy.monitor)}, "
                     f"clean windows {record.step_passes}, before the switch: "
-                    f"{record.baseline_figures}"
+                    f"{Figures.from_dict(record.baseline_figures).summary()}"
                 )
             )
     if record.last_analysis:
+        last = record.last_analysis
+        repeated = f" ({last.repeats} evaluations in a row)" if last.repeats > 1 else ""
         table = Table(
-            title=f"analysis at {record.last_analysis.at:%H:%M:%S}: {record.last_analysis.result}",
+            title=f"analysis at {last.at:%H:%M:%S}: {last.result}{repeated}",
             title_justify="left",
         )
-        for column in ("check", "value", "threshold", "result"):
+        for column in ("check", "value", "bounds", "threshold", "result", "behind it"):
             table.add_column(column)
-        for check in record.last_analysis.checks:
+        for check in last.checks:
             style = {"pass": "green", "fail": "red"}.get(check["result"], "yellow")
             value = "no data" if check["value"] is None else f"{check['value']:.4g}"
             table.add_row(
                 Text(check["name"]),
                 value,
+                bounds_text(check),
                 f"{check['threshold']:.4g}",
                 Text(check["result"], style=style),
+                Text(numbers_behind(check)),
             )
         lines.append(table)
     for event in record.events[-6:]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import ssl
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 
 import httpx
 
@@ -16,7 +17,8 @@ class LoadGenerator(BackgroundThread):
     """`rate` GET requests per second from one thread until stopped.
 
     Outcomes are `"<status> <track>"` (the track from the backend's /api/version answer) or
-    `"error <exception>"`; counters are thread-safe.
+    `"error <exception>"`; counters are thread-safe. The times of the latest failures are kept
+    too (for benchmarks: how long after the first failed request something reacted).
 
     Like a browser (and as RFC 9112 section 9.3.1 allows for idempotent requests), a GET whose
     reused keep-alive connection is closed before any response arrives is sent once more on a
@@ -39,6 +41,7 @@ class LoadGenerator(BackgroundThread):
         self.headers = headers or {}
         self.path = path
         self.outcomes: Counter[str] = Counter()
+        self._failed_at: deque[float] = deque(maxlen=100_000)
         self.reconnects = 0
         self._lock = threading.Lock()
 
@@ -61,6 +64,8 @@ class LoadGenerator(BackgroundThread):
                     outcome = f"error {type(exc).__name__}"
                 with self._lock:
                     self.outcomes[outcome] += 1
+                    if not outcome.startswith(("2", "4")):
+                        self._failed_at.append(time.time())
                 next_at += self.interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
@@ -68,6 +73,13 @@ class LoadGenerator(BackgroundThread):
         """Outcomes other than 2xx and 4xx."""
         with self._lock:
             return {k: v for k, v in self.outcomes.items() if not k.startswith(("2", "4"))}
+
+    def first_failure_since(self, moment: float) -> float | None:
+        """When (Unix seconds) the first failed request at or after `moment` was answered."""
+        with self._lock:
+            times = list(self._failed_at)
+        index = bisect.bisect_left(times, moment)
+        return times[index] if index < len(times) else None
 
     def total(self) -> int:
         with self._lock:

@@ -12,3 +12,11 @@ class MetricsProvider(Protocol):
         Raises RetryableError when the backend cannot be reached.
         """
         ...
+
+    def query_vector(self, expression: str, label: str) -> dict[str, float]:
+        """The query's values now, keyed by the value of `label` (an aggregation `by (label)`).
+
+        Empty when there is no data; NaN values are left out. Raises RetryableError when the
+        backend cannot be reached.
+        """
+        ...

@@ -18,13 +18,21 @@ transitions resumes from the record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flightdeck.core.errors import FlightdeckError, PermanentError
 from flightdeck.core.tracks import COLOURS, Colour, TrackSpec
-from flightdeck.rollout.analysis import Figures, Series, Verdict, analyse, measure
+from flightdeck.rollout.analysis import (
+    Comparison,
+    Figures,
+    Series,
+    Verdict,
+    judge_for,
+    measure,
+    undecided,
+    undecided_allowance,
+)
 from flightdeck.rollout.record import AnalysisRun, Phase, RolloutRecord
 from flightdeck.rollout.spec import BlueGreenStrategy as BlueGreenSpec
 from flightdeck.rollout.spec import format_duration
@@ -151,18 +159,20 @@ class BlueGreenStrategy:
         if self.target.preview_load is None:
             raise PermanentError("this engine cannot put load on the preview route")
         self.target.preview_load(colour, spec.analysis.interval.total_seconds())
-        verdict = analyse(
-            self.target.metrics,
-            spec.analysis,
-            candidate=Series(colour, record.version),
-            baseline=Series(record.baseline_track),
+        judge = judge_for(self.target.metrics, spec.analysis)
+        comparison = Comparison(
+            Series(colour, record.version),
+            Series(record.baseline_track),
+            record.step_started_at,
+            record.judge_state,
         )
+        verdict = judge.judge(comparison, controller.clock())
         if self._judge(record, verdict, "the preview analysis", "Progressing"):
             return True
         if controller.clock() - record.step_started_at >= duration and record.step_passes > 0:
             self._gate(record, f"the preview passed {record.step_passes} analyses")
             return True
-        return False
+        return self._undecided(record, duration, "the preview analysis", "Progressing")
 
     def _gate(self, record: RolloutRecord, message: str) -> None:
         spec = self._spec(record)
@@ -194,10 +204,12 @@ class BlueGreenStrategy:
         controller, colour = self.controller, _colour(record)
         if record.baseline_figures is None:
             figures = measure(
-                self.target.metrics, Series(record.baseline_track), record.spec.analysis.rate_window
+                self.target.metrics, Series(record.baseline_track), record.spec.analysis
             )
-            record.baseline_figures = asdict(figures)
-            controller.event(record, f"{record.baseline_track} before the switch: {_show(figures)}")
+            record.baseline_figures = figures.as_dict()
+            controller.event(
+                record, f"{record.baseline_track} before the switch: {figures.summary()}"
+            )
             return True  # saved before traffic moves: a resumed controller never re-measures
         self.target.router.apply(Routing(colour))
         now = controller.clock()
@@ -221,30 +233,34 @@ class BlueGreenStrategy:
             return True
         if record.step_started_at is None or record.last_analysis_at is None:
             raise PermanentError(f"rollout record {record.name!r} monitors without a start")
-        if now - record.last_analysis_at >= spec.analysis.interval:
-            before = record.baseline_figures or {}
-            verdict = analyse(
-                self.target.metrics,
-                spec.analysis,
-                candidate=Series(colour, record.version),
-                baseline=Figures(before.get("error_rate"), before.get("p95_seconds")),
-            )
+        judge = judge_for(self.target.metrics, spec.analysis)
+        comparison = Comparison(
+            Series(colour, record.version),
+            Figures.from_dict(record.baseline_figures),
+            record.step_started_at,
+            record.judge_state,
+        )
+        if judge.due(comparison, record.last_analysis_at, now):
+            verdict = judge.judge(comparison, now)
             record.last_analysis_at = now
             if self._judge(record, verdict, "the monitor", "Monitoring"):
                 return True
-        if now - record.step_started_at >= self._spec(record).monitor:
+        monitor = self._spec(record).monitor
+        if now - record.step_started_at >= monitor:
             last = record.last_analysis
             if record.step_passes > 0 and last is not None and last.result == "pass":
                 controller.transition(
                     record, "Finalising", f"{record.step_passes} clean windows after the switch"
                 )
                 return True
-        return False
+        return self._undecided(record, monitor, "the monitor", "Monitoring")
 
     def _judge(self, record: RolloutRecord, verdict: Verdict, what: str, phase: Phase) -> bool:
         """Record the analysis; True when it decided (rolled back or paused)."""
         controller, now = self.controller, self.controller.clock()
         record.last_analysis_at = now
+        record.judge_state = verdict.state
+        waits = judge_for(self.target.metrics, record.spec.analysis).waits_for_evidence
         record.add_analysis(
             AnalysisRun(
                 at=now,
@@ -252,12 +268,13 @@ class BlueGreenStrategy:
                 weight=record.weight,
                 result=verdict.result,
                 checks=[check.as_dict() for check in verdict.checks],
-            )
+            ),
+            coalesce=waits,
         )
         if verdict.result == "fail":
             controller.roll_back(record, f"{what} failed: {verdict.reason}")
             return True
-        if verdict.result == "inconclusive":
+        if verdict.result == "inconclusive" and not waits:
             record.inconclusive_streak += 1
             inconclusive = record.spec.analysis.inconclusive
             controller.event(
@@ -267,18 +284,38 @@ class BlueGreenStrategy:
             )
             if record.inconclusive_streak >= inconclusive.limit:
                 reason = f"{record.inconclusive_streak} inconclusive windows in a row in {what}"
-                if inconclusive.policy == "rollback":
-                    controller.roll_back(record, reason)
-                else:
-                    record.resume_phase = phase
-                    controller.transition(
-                        record, "Paused", f"{reason}: waiting for `resume` or `abort`"
-                    )
+                self._inconclusive_policy(record, reason, phase)
                 return True
-        else:
+        elif verdict.result == "pass":
             record.inconclusive_streak = 0
             record.step_passes += 1
         return False
+
+    def _inconclusive_policy(self, record: RolloutRecord, reason: str, phase: Phase) -> None:
+        if record.spec.analysis.inconclusive.policy == "rollback":
+            self.controller.roll_back(record, reason)
+        else:
+            record.resume_phase = phase
+            self.controller.transition(
+                record, "Paused", f"{reason}: waiting for `resume` or `abort`"
+            )
+
+    def _undecided(
+        self, record: RolloutRecord, planned: timedelta, what: str, phase: Phase
+    ) -> bool:
+        """A judge that waits for evidence gets `limit` intervals past the planned end."""
+        analysis, started = record.spec.analysis, record.step_started_at
+        if not judge_for(self.target.metrics, analysis).waits_for_evidence or started is None:
+            return False
+        allowed = undecided_allowance(analysis)
+        if self.controller.clock() - started < planned + allowed:
+            return False
+        reason = (
+            f"no decision in {what} {format_duration(allowed)} after its planned end: "
+            f"{undecided(record)}"
+        )
+        self._inconclusive_policy(record, reason, phase)
+        return True
 
     def _finalising(self, record: RolloutRecord) -> bool:
         controller, old = self.controller, record.baseline_track
@@ -312,12 +349,6 @@ class BlueGreenStrategy:
             },
         )
         return True
-
-
-def _show(figures: Figures) -> str:
-    error = "no data" if figures.error_rate is None else f"{100 * figures.error_rate:.2f}% errors"
-    p95 = "no data" if figures.p95_seconds is None else f"P95 {figures.p95_seconds * 1000:.0f}ms"
-    return f"{error}, {p95}"
 
 
 def _iso(value: datetime | None) -> str | None:

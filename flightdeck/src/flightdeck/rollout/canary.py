@@ -13,12 +13,21 @@ waited for, then takes 100% while the serving track is replaced, then traffic go
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flightdeck.core.errors import FlightdeckError, PermanentError
 from flightdeck.core.tracks import TrackSpec
-from flightdeck.rollout.analysis import Series, analyse
+from flightdeck.rollout.analysis import (
+    Comparison,
+    Series,
+    Verdict,
+    judge_for,
+    undecided,
+    undecided_allowance,
+)
 from flightdeck.rollout.record import AnalysisRun, Phase, RolloutRecord
+from flightdeck.rollout.spec import format_duration
 from flightdeck.rollout.strategy import PhaseHandler, Request, strategies
 from flightdeck.routers import Routing
 
@@ -73,10 +82,21 @@ class CanaryStrategy:
     def _initializing(self, record: RolloutRecord) -> bool:
         workloads = self.target.workloads
         workloads.apply(TrackSpec("canary", record.version, 1, record.env))
+        ready_within = record.spec.timeouts.candidate_ready
         try:
-            workloads.wait_ready("canary", record.spec.timeouts.candidate_ready.total_seconds())
+            workloads.wait_ready("canary", ready_within.total_seconds())
         except FlightdeckError as exc:
             self.controller.roll_back(record, f"the canary did not become ready: {exc}")
+            return True
+        judge = judge_for(self.target.metrics, record.spec.analysis)
+        if not judge.sees(Series("canary", record.version)):
+            # Traffic before Prometheus scrapes the canary would go unjudged for a while.
+            if self.controller.clock() - record.started_at < ready_within:
+                return False
+            self.controller.roll_back(
+                record,
+                f"Prometheus has not scraped the canary within {format_duration(ready_within)}",
+            )
             return True
         self.target.router.apply(Routing(record.baseline_track, canary_active=True))
         self.controller.transition(
@@ -113,13 +133,16 @@ class CanaryStrategy:
             return True
         if record.step_started_at is None or record.last_analysis_at is None:
             raise PermanentError(f"rollout record {record.name!r} is progressing without a step")
-        if now - record.last_analysis_at >= spec.analysis.interval:
-            verdict = analyse(
-                self.target.metrics,
-                spec.analysis,
-                candidate=Series("canary", record.version),
-                baseline=Series(record.baseline_track),
-            )
+        judge = judge_for(self.target.metrics, spec.analysis)
+        comparison = Comparison(
+            Series("canary", record.version),
+            Series(record.baseline_track),
+            since=record.step_started_at,
+            state=record.judge_state,
+        )
+        if judge.due(comparison, record.last_analysis_at, now):
+            verdict = judge.judge(comparison, now)
+            record.judge_state = verdict.state
             record.last_analysis_at = now
             record.add_analysis(
                 AnalysisRun(
@@ -128,43 +151,65 @@ class CanaryStrategy:
                     weight=record.weight,
                     result=verdict.result,
                     checks=[check.as_dict() for check in verdict.checks],
-                )
+                ),
+                coalesce=judge.waits_for_evidence,
             )
             if verdict.result == "fail":
                 controller.roll_back(
                     record, f"analysis failed at {record.weight}%: {verdict.reason}"
                 )
                 return True
-            if verdict.result == "inconclusive":
-                record.inconclusive_streak += 1
-                inconclusive = spec.analysis.inconclusive
-                controller.event(
-                    record,
-                    f"inconclusive window {record.inconclusive_streak}/{inconclusive.limit}: "
-                    f"{verdict.reason}",
-                )
-                if record.inconclusive_streak >= inconclusive.limit:
-                    reason = f"{record.inconclusive_streak} inconclusive windows in a row"
-                    if inconclusive.policy == "rollback":
-                        controller.roll_back(record, reason)
-                    else:
-                        controller.transition(
-                            record, "Paused", f"{reason}: waiting for `resume` or `abort`"
-                        )
-                    return True
-            else:
+            if verdict.result == "pass":
                 record.inconclusive_streak = 0
                 record.step_passes += 1
+            elif not judge.waits_for_evidence and self._inconclusive_window(record, verdict):
+                return True
         steps = spec.canary.steps
-        held = now - record.step_started_at >= steps[record.step].hold
+        hold_ends = record.step_started_at + steps[record.step].hold
         last = record.last_analysis
-        if held and record.step_passes > 0 and last is not None and last.result == "pass":
+        passed = record.step_passes > 0 and last is not None and last.result == "pass"
+        if now >= hold_ends and passed:
             if record.step + 1 < len(steps):
                 self._begin_step(record, record.step + 1)
             else:
                 controller.transition(record, "Promoting", "every step passed its analysis")
             return True
+        if judge.waits_for_evidence and now >= hold_ends:
+            return self._undecided_after_hold(record, now - hold_ends)
         return False
+
+    def _inconclusive_window(self, record: RolloutRecord, verdict: Verdict) -> bool:
+        """Count an inconclusive window; True when the policy for repeated ones applied."""
+        controller, inconclusive = self.controller, record.spec.analysis.inconclusive
+        record.inconclusive_streak += 1
+        controller.event(
+            record,
+            f"inconclusive window {record.inconclusive_streak}/{inconclusive.limit}: "
+            f"{verdict.reason}",
+        )
+        if record.inconclusive_streak < inconclusive.limit:
+            return False
+        self._apply_inconclusive_policy(
+            record, f"{record.inconclusive_streak} inconclusive windows in a row"
+        )
+        return True
+
+    def _undecided_after_hold(self, record: RolloutRecord, overdue: timedelta) -> bool:
+        """A judge that waits for evidence gets `limit` intervals past the hold to decide."""
+        allowed = undecided_allowance(record.spec.analysis)
+        if overdue < allowed:
+            return False
+        reason = f"no decision {format_duration(allowed)} after the hold: {undecided(record)}"
+        self._apply_inconclusive_policy(record, reason)
+        return True
+
+    def _apply_inconclusive_policy(self, record: RolloutRecord, reason: str) -> None:
+        if record.spec.analysis.inconclusive.policy == "rollback":
+            self.controller.roll_back(record, reason)
+        else:
+            self.controller.transition(
+                record, "Paused", f"{reason}: waiting for `resume` or `abort`"
+            )
 
     def _promoting(self, record: RolloutRecord) -> bool:
         router, workloads = self.target.router, self.target.workloads
@@ -220,6 +265,7 @@ class CanaryStrategy:
         record.step, record.weight = index, weight
         record.step_started_at = record.last_analysis_at = now
         record.step_passes = 0
+        record.judge_state = None  # the evidence of a step is its own
         self.controller.event(
             record, f"step {index + 1}/{len(steps)}: {weight}% of traffic on the canary"
         )

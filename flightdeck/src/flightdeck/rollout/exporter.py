@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, write_to_textfile
 from prometheus_client.metrics_core import Metric
@@ -63,6 +64,7 @@ def rollout_registry(records: Iterable[RolloutRecord], now: datetime) -> Collect
         ["rollout", "version", "stable_version", "strategy"],
         registry=registry,
     )
+    numbers = _CheckNumbers(registry)
     for record in records:
         name = record.name
         for phase_name in PHASES:
@@ -72,6 +74,7 @@ def rollout_registry(records: Iterable[RolloutRecord], now: datetime) -> Collect
             for check in record.last_analysis.checks:
                 value = {"pass": 1, "fail": 0}.get(check["result"], -1)
                 checks.labels(rollout=name, check=check["name"]).set(value)
+                numbers.set(name, check)
         end = record.finished_at or now
         duration.labels(rollout=name).set((end - record.started_at).total_seconds())
         rolled_back = record.phase in ("RolledBack", "Aborted")
@@ -83,6 +86,57 @@ def rollout_registry(records: Iterable[RolloutRecord], now: datetime) -> Collect
             strategy=record.spec.strategy.type,
         ).set(1)
     return registry
+
+
+class _CheckNumbers:
+    """The numbers behind the last analysis: values, confidence bounds, e-values and counts."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["rollout", "check"]
+        self.value = Gauge(
+            "flightdeck_rollout_check_value",
+            "Last value per check (an estimate for the sequential judge)",
+            labels,
+            registry=registry,
+        )
+        self.bound = Gauge(
+            "flightdeck_rollout_check_bound",
+            "Confidence bounds of the value (sequential judge)",
+            [*labels, "bound"],
+            registry=registry,
+        )
+        self.evidence = Gauge(
+            "flightdeck_rollout_check_evidence",
+            "E-values of the sequential tests, by the hypothesis they argue for",
+            [*labels, "hypothesis"],
+            registry=registry,
+        )
+        self.needed = Gauge(
+            "flightdeck_rollout_check_evidence_needed",
+            "The e-value at which a sequential test decides",
+            [*labels, "hypothesis"],
+            registry=registry,
+        )
+        self.count = Gauge(
+            "flightdeck_rollout_check_count",
+            "The counts a check was computed from (requests and errors by side)",
+            [*labels, "count"],
+            registry=registry,
+        )
+
+    def set(self, rollout: str, check: dict[str, Any]) -> None:
+        name = {"rollout": rollout, "check": check["name"]}
+        if check.get("value") is not None:
+            self.value.labels(**name).set(check["value"])
+        for side in ("lower", "upper"):
+            if check.get(side) is not None:
+                self.bound.labels(**name, bound=side).set(check[side])
+        for hypothesis, number in (check.get("evidence") or {}).items():
+            self.evidence.labels(**name, hypothesis=hypothesis).set(number)
+        for hypothesis, number in (check.get("needed") or {}).items():
+            self.needed.labels(**name, hypothesis=hypothesis).set(number)
+        for what, number in (check.get("counts") or {}).items():
+            self.count.labels(**name, count=what).set(number)
 
 
 def write_rollout_metrics(record: RolloutRecord, directory: Path, now: datetime) -> None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from flightdeck.core.tracks import ServingTrack, Track
 from flightdeck.core.validation import EnvKey, EnvValue, Name, Version
+from flightdeck.rollout.evidence import JudgeState
 from flightdeck.rollout.spec import RolloutSpec
 
 Phase = Literal[
@@ -53,6 +54,10 @@ class AnalysisRun(BaseModel):
     weight: int
     result: Literal["pass", "fail", "inconclusive"]
     checks: list[dict[str, Any]]
+    repeats: int = 1
+    """Evaluations with this result in a row in this step, of which this is the latest."""
+    first_at: datetime | None = None
+    """When the first of the repeats ran (repeats > 1)."""
 
 
 class HistoryMarks(BaseModel):
@@ -95,9 +100,12 @@ class RolloutRecord(BaseModel):
     phase_entered_at: datetime | None = None
     resume_phase: Phase | None = None
     """Where `resume` goes back to from Paused (blue-green: pre-switch analysis or monitor)."""
-    baseline_figures: dict[str, float | None] | None = None
-    """Blue-green: the serving track's error rate and P95 measured just before the switch."""
+    baseline_figures: dict[str, Any] | None = None
+    """Blue-green: the serving track's error rate and P95 measured just before the switch (and,
+    for the sequential judge, the counts behind them)."""
     switched_at: datetime | None = None
+    judge_state: JudgeState | None = None
+    """The sequential judge's evidence in the current step."""
     analyses: list[AnalysisRun] = Field(default_factory=list)
     analyses_dropped: int = 0
     events: list[Event] = Field(default_factory=list)
@@ -124,7 +132,16 @@ class RolloutRecord(BaseModel):
             del self.events[1]
             self.events_dropped += 1
 
-    def add_analysis(self, run: AnalysisRun) -> None:
+    def add_analysis(self, run: AnalysisRun, coalesce: bool = False) -> None:
+        """Append the run; with `coalesce`, a run with the same step and result as the last one
+        replaces it (counted in `repeats`), so that a judge evaluating on every scrape keeps the
+        record small."""
+        last = self.analyses[-1] if self.analyses else None
+        if coalesce and last and (last.step, last.result) == (run.step, run.result):
+            run.repeats = last.repeats + 1
+            run.first_at = last.first_at or last.at
+            self.analyses[-1] = run
+            return
         self.analyses.append(run)
         if len(self.analyses) > MAX_ANALYSES:
             del self.analyses[0]

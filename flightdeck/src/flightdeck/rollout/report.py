@@ -11,11 +11,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flightdeck.core.background import BackgroundThread
 from flightdeck.core.errors import FlightdeckError
 from flightdeck.metrics import MetricsProvider
-from flightdeck.rollout.analysis import build_queries
+from flightdeck.rollout.analysis import bounds_text, build_queries, numbers_behind
 from flightdeck.rollout.kpi import KpiReport, format_seconds
 from flightdeck.rollout.record import RolloutRecord
 
@@ -154,6 +155,21 @@ def _chart(
     return "\n".join(parts)
 
 
+def _check_line(check: dict[str, Any]) -> str:
+    """A check's result with the numbers behind it: value, bounds, counts, e-values."""
+    value = check.get("value")
+    numbers = [
+        part
+        for part in (
+            "" if value is None else f"{value:.4g}",
+            bounds_text(check),
+            numbers_behind(check),
+        )
+        if part
+    ]
+    return f"{check['name']}: {check['result']}" + (f" ({'; '.join(numbers)})" if numbers else "")
+
+
 def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
     start = record.started_at.timestamp()
     end = (record.finished_at or datetime.now(UTC)).timestamp()
@@ -172,12 +188,13 @@ def _rollout_section(record: RolloutRecord, samples: list[Sample]) -> str:
         for event in record.events
     )
     analyses = "\n".join(
-        '<tr><td>{:%H:%M:%S}</td><td>{}%</td><td class="{}">{}</td><td>{}</td></tr>'.format(
+        '<tr><td>{:%H:%M:%S}{}</td><td>{}%</td><td class="{}">{}</td><td>{}</td></tr>'.format(
             run.at,
+            f" ({run.repeats} in a row)" if run.repeats > 1 else "",
             run.weight,
             run.result,
             run.result,
-            html.escape("; ".join(f"{c['name']}: {c['result']}" for c in run.checks)),
+            "<br>".join(html.escape(_check_line(check)) for check in run.checks),
         )
         for run in record.analyses
     )

@@ -57,18 +57,63 @@ class Inconclusive(Strict):
     limit: int = Field(3, ge=1, description="consecutive inconclusive windows before the policy")
 
 
+class Sequential(Strict):
+    """The sequential judge: tests that decide as soon as the evidence allows (docs/canary.md)."""
+
+    false_alarm_rate: float = Field(
+        0.01,
+        gt=0,
+        le=0.2,
+        description="chance that a step of a canary as good as the baseline is failed, however "
+        "often it is evaluated",
+    )
+    miss_rate: float = Field(
+        0.05,
+        gt=0,
+        le=0.5,
+        description="chance that a step of a candidate clearly worse than the thresholds allow "
+        "is passed (the next steps test it again)",
+    )
+    error_rate_margin: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="how much more often than the baseline the candidate may fail before it is "
+        "a regression (0.005 = half a point)",
+    )
+
+
+Judge = Literal["threshold", "sequential"]
+
+
 class Analysis(Strict):
+    judge: Judge = Field(
+        "sequential",
+        description="sequential (the default): statistical tests on the counts since the step "
+        "began, on every new scrape; threshold: window averages against limits every interval",
+    )
     interval: Duration = Field(timedelta(minutes=1), description="how often Prometheus is queried")
     window: Duration | None = Field(
         None, description="the PromQL rate window; default: the interval (at least 2 scrapes)"
     )
     min_requests: int = Field(20, ge=1, description="canary requests per window for a verdict")
     thresholds: Thresholds = Thresholds()
+    sequential: Sequential = Sequential()
     inconclusive: Inconclusive = Inconclusive()
 
     @property
     def rate_window(self) -> timedelta:
         return self.window or self.interval
+
+    @model_validator(mode="after")
+    def _sequential_needs_a_pass_bar(self) -> Analysis:
+        if self.judge == "sequential" and self.thresholds.max_error_rate_increase <= 0:
+            raise ValueError(
+                "thresholds.max_error_rate_increase: the sequential judge passes a candidate "
+                "once it is sure the error rate is less than this above the baseline's; it "
+                "must be above 0"
+            )
+        return self
 
 
 class SmokeTests(Strict):
