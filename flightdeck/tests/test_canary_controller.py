@@ -85,14 +85,9 @@ def test_zero_traffic_is_inconclusive_pauses_and_never_promotes(rig) -> None:
 def test_inconclusive_windows_roll_back_when_the_policy_says_so(rig) -> None:
     controller, _, _, metrics, _, clock, _ = rig
     metrics.canary["requests"] = 2
-    spec = SPEC.model_copy(
-        update={
-            "analysis": SPEC.analysis.model_copy(
-                update={"inconclusive": {"policy": "rollback", "limit": 2}}
-            )
-        }
-    )
-    spec = RolloutSpec.model_validate(spec.model_dump())
+    data = SPEC.model_dump()
+    data["analysis"]["inconclusive"] = {"policy": "rollback", "limit": 2}
+    spec = RolloutSpec.model_validate(data)
     controller.start(spec, "2.0.0", {})
     assert run_for(controller, clock, 200) == "RolledBack"
 

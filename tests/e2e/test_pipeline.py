@@ -224,7 +224,7 @@ def test_a_release_failing_its_monitor_is_switched_back_and_fails_at_stage_5(
 def test_a_rollout_that_pauses_is_aborted_rather_than_left_waiting(
     platform: LocalPlatform, spec: Path, tmp_path: Path
 ) -> None:
-    """Without requests the monitor has nothing to judge: its windows are inconclusive and the
+    """Without requests the monitor has nothing to judge: it ends without a decision and the
     spec says pause; nobody would resume it, so the pipeline aborts it, switching back."""
     body = yaml.safe_load(spec.read_text())
     body["analysis"]["inconclusive"] = {"policy": "pause", "limit": 2}
@@ -237,7 +237,8 @@ def test_a_rollout_that_pauses_is_aborted_rather_than_left_waiting(
     )  # fmt: skip
     assert code == 1, stderr
     assert result["failed_stage"] == "production"
-    assert result["reason"].startswith("the rollout paused (2 inconclusive windows in a row")
+    # The default (sequential) judge: no decision by the monitor's end plus its grace.
+    assert result["reason"].startswith("the rollout paused (no decision in the monitor"), result
     assert "the pipeline aborted it: blue-green rollout" in result["reason"]
     assert "switched back" in result["reason"]
     assert serving(platform) == before
