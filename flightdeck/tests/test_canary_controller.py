@@ -214,3 +214,18 @@ def test_promotion_never_routes_everything_to_one_canary_replica(rig: Rig) -> No
         if routing.canary_weight == 100
     ]
     assert at_100 == [2]  # stable's replica count
+
+
+def test_a_canary_that_fails_its_smoke_tests_never_takes_weighted_traffic(rig) -> None:
+    controller, router, workloads, _, _, clock, _ = rig
+    workloads.smoke_ok = False
+    data = SPEC.model_dump()
+    data["smoke_tests"]["enabled"] = True
+    controller.start(RolloutSpec.model_validate(data), "2.0.0", {})
+    assert run_for(controller, clock, 60) == "RolledBack"
+    assert all(routing.canary_weight == 0 for routing in router.history)
+    assert "canary" not in workloads.tracks
+    final = controller.load("backend")
+    assert final is not None
+    assert final.reason == "smoke test test 0 failed: ok"
+    assert sum("FAILED" in event.message for event in final.events) == 5

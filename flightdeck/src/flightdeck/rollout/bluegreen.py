@@ -122,22 +122,10 @@ class BlueGreenStrategy:
     def _smoke_testing(self, record: RolloutRecord) -> bool:
         controller, spec, colour = self.controller, record.spec, _colour(record)
         if spec.smoke_tests.enabled:
-            results = self.target.smoke(
-                colour, record.version, spec.smoke_tests.timeout.total_seconds()
-            )
-            for result in results:
-                controller.event(
-                    record,
-                    f"smoke test {result.name}: {'ok' if result.ok else 'FAILED'} "
-                    f"({result.detail})",
-                )
-            failed = [result for result in results if not result.ok]
-            if failed:
-                controller.roll_back(
-                    record, f"smoke test {failed[0].name} failed: {failed[0].detail}"
-                )
+            passed = controller.smoke_test(record, colour)
+            if passed is None:
                 return True
-            message = f"{len(results)} smoke tests passed on the preview route"
+            message = f"{passed} smoke tests passed on the preview route"
         else:
             message = "smoke tests disabled"
         if self._spec(record).pre_promotion_analysis is not None:

@@ -110,20 +110,10 @@ class CanaryStrategy:
             self._begin_step(record, 0)
             controller.transition(record, "Progressing", "smoke tests disabled")
             return True
-        results = self.target.smoke(
-            "canary", record.version, spec.smoke_tests.timeout.total_seconds()
-        )
-        for result in results:
-            controller.event(
-                record,
-                f"smoke test {result.name}: {'ok' if result.ok else 'FAILED'} ({result.detail})",
-            )
-        failed = [result for result in results if not result.ok]
-        if failed:
-            controller.roll_back(record, f"smoke test {failed[0].name} failed: {failed[0].detail}")
-            return True
-        self._begin_step(record, 0)
-        controller.transition(record, "Progressing", f"{len(results)} smoke tests passed")
+        passed = controller.smoke_test(record, "canary")
+        if passed is not None:
+            self._begin_step(record, 0)
+            controller.transition(record, "Progressing", f"{passed} smoke tests passed")
         return True
 
     def _progressing(self, record: RolloutRecord) -> bool:

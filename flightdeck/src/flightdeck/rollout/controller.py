@@ -179,6 +179,23 @@ class Controller:
         record.reason = reason
         self.transition(record, "RollingBack", reason)
 
+    def smoke_test(self, record: RolloutRecord, track: Track) -> int | None:
+        """Run the spec's smoke tests on `track`'s route, each result an event.
+
+        Returns how many passed (all of them); on a failure the rollout rolls back, naming the
+        first failed test, and this returns None.
+        """
+        timeout = record.spec.smoke_tests.timeout.total_seconds()
+        results = self.target.smoke(track, record.version, timeout)
+        for result in results:
+            outcome = "ok" if result.ok else "FAILED"
+            self.event(record, f"smoke test {result.name}: {outcome} ({result.detail})")
+        failed = [result for result in results if not result.ok]
+        if failed:
+            self.roll_back(record, f"smoke test {failed[0].name} failed: {failed[0].detail}")
+            return None
+        return len(results)
+
     def transition(self, record: RolloutRecord, phase: Phase, message: str = "") -> None:
         record.phase = phase
         record.phase_entered_at = self.clock()
