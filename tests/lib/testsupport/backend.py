@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from app.core.config import Settings
 from testsupport.ports import free_port, wait_for_port
 from testsupport.processes import stop_process
+from testsupport.waiting import wait_until
 
 
 @dataclass
@@ -58,11 +59,11 @@ class BackendProcess:
             )
         wait_for_port(self.port)
         with httpx.Client(base_url=self.url, timeout=5) as client:
-            for _ in range(200):
-                if client.get(wait_for).status_code == 200:
-                    return
-                time.sleep(0.1)
-        raise TimeoutError(f"{self.url}{wait_for} did not answer 200; see {self.log_path}")
+            wait_until(
+                lambda: client.get(wait_for).status_code == 200,
+                timeout=20,
+                what=f"{self.url}{wait_for} to answer 200 (see {self.log_path})",
+            )
 
     def terminate(self) -> None:
         """Send SIGTERM (graceful shutdown) without waiting."""

@@ -13,7 +13,6 @@ import copy
 import os
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from kubernetes import config as kube_config
 
 from testsupport.helmchart import CHART, helm, render, values_file
 from testsupport.kubecluster import KubeCluster, go_module_dir
+from testsupport.waiting import wait_until
 
 # (module pinned in tools/crds/go.mod, files inside it): the CRDs the chart's optional objects
 # use: HTTPRoute (the whole standard channel), ServiceMonitor, PrometheusRule, ClusterIssuer.
@@ -83,12 +83,11 @@ def install_crds(cluster: KubeCluster, timeout: float = 60) -> list[str]:
             if response.status_code != 409:
                 checked(response)
             names.append(crd["metadata"]["name"])
-        deadline = time.monotonic() + timeout
-        for name in names:
-            while not _established(checked(http.get(f"{CRD_PATH}/{name}"))):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"CRD {name} not Established after {timeout}s")
-                time.sleep(0.1)
+        wait_until(
+            lambda: all(_established(checked(http.get(f"{CRD_PATH}/{n}"))) for n in names),
+            timeout=timeout,
+            what=f"the CRDs {', '.join(names)} to be Established",
+        )
     return names
 
 
@@ -159,11 +158,11 @@ class ChartCluster:
         with self.http() as http:
             checked(http.post("/api/v1/namespaces", json=body))
             # Pods that name no service account need `default`, which a controller creates.
-            deadline = time.monotonic() + 30
-            while http.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").is_error:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no default ServiceAccount in {name} after 30s")
-                time.sleep(0.1)
+            wait_until(
+                lambda: http.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").is_success,
+                timeout=30,
+                what=f"the default ServiceAccount in {name}",
+            )
 
     def create_secrets(self, namespace: str, scenario: str, *extra: str) -> dict[str, set[str]]:
         """Every Secret the rendered scenario references, with random values."""

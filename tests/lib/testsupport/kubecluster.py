@@ -20,7 +20,6 @@ import os
 import secrets
 import ssl
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from flightdeck.local.tls import TlsFiles, ensure_certificate
 from testsupport import BIN_DIR, REPO_ROOT
 from testsupport.ports import free_port
 from testsupport.processes import stop_process
+from testsupport.waiting import WaitTimeoutError, wait_until
 
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
@@ -274,20 +274,22 @@ class KubeCluster:
 
     def _wait(self, started: _Process, ready: str, timeout: float = 60) -> None:
         """Poll until `ready` (a URL) answers 200, or fail with the process's log."""
-        deadline = time.monotonic() + timeout
+
+        def answers(http: httpx.Client) -> bool:
+            self._check_running()
+            try:
+                return http.get(ready, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
         with self.http() as http:
-            while time.monotonic() < deadline:
-                self._check_running()
-                try:
-                    if http.get(ready, timeout=2).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-        raise TimeoutError(
-            f"{started.name} not ready at {ready} after {timeout}s:\n"
-            f"{started.log.read_text()[-5000:]}"
-        )
+            try:
+                wait_until(lambda: answers(http), timeout, interval=0.2, what=started.name)
+            except WaitTimeoutError:
+                raise TimeoutError(
+                    f"{started.name} not ready at {ready} after {timeout}s:\n"
+                    f"{started.log.read_text()[-5000:]}"
+                ) from None
 
     def _start_etcd(self, etcd: Path) -> None:
         client_url = f"http://127.0.0.1:{self.etcd_port}"
@@ -400,15 +402,19 @@ class KubeCluster:
             for storage_class in _storage_classes():
                 path = "/apis/storage.k8s.io/v1/storageclasses"
                 http.post(path, json=storage_class).raise_for_status()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+
+            def node_ready() -> bool:
                 self._check_running()
                 status = http.get(f"/api/v1/nodes/{NODE_NAME}").json().get("status") or {}
-                if any(
+                return any(
                     c.get("type") == "Ready" and c.get("status") == "True"
                     for c in status.get("conditions") or []
-                ):
-                    return
-                time.sleep(0.2)
-        kwok_log = (self.directory / "kwok.log").read_text()[-5000:]
-        raise TimeoutError(f"node {NODE_NAME} not Ready after {timeout}s; kwok:\n{kwok_log}")
+                )
+
+            try:
+                wait_until(node_ready, timeout, interval=0.2, what=f"node {NODE_NAME}")
+            except WaitTimeoutError:
+                kwok_log = (self.directory / "kwok.log").read_text()[-5000:]
+                raise TimeoutError(
+                    f"node {NODE_NAME} not Ready after {timeout}s; kwok:\n{kwok_log}"
+                ) from None
