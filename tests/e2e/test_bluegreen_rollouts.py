@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,6 +24,7 @@ from flightdeck.rollout.controller import Controller
 from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
 from testsupport.platform import running_platform
+from testsupport.processes import flightdeck_process
 from testsupport.traffic import Traffic
 from testsupport.waiting import wait_until
 
@@ -134,13 +134,8 @@ def test_a_version_failing_its_smoke_tests_never_takes_traffic(platform: LocalPl
     assert set(traffic.outcomes) == {f"200 {serving}"}, traffic.outcomes
 
 
-def flightdeck(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "flightdeck", "bluegreen", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def flightdeck(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return flightdeck_process("bluegreen", *args, **kwargs)
 
 
 def test_the_manual_gate_holds_until_promote_and_a_killed_controller_resumes(

@@ -4,7 +4,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from flightdeck.rollout.record import RolloutRecord
 from flightdeck.rollout.spec import RolloutSpec
 from flightdeck.routers import Routing
 from testsupport.platform import https_client
+from testsupport.processes import flightdeck_process
 from testsupport.traffic import Traffic
 
 VERSIONS = (f"2.{n}.0" for n in itertools.count(1))
@@ -164,13 +164,7 @@ def test_zero_canary_traffic_is_inconclusive_and_never_promoted(platform: LocalP
 
 
 def flightdeck(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "flightdeck", "canary", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,
-    )
+    return flightdeck_process("canary", *args, **kwargs)
 
 
 def test_a_killed_controller_resumes_and_a_second_one_is_refused(

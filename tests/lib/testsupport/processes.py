@@ -1,6 +1,8 @@
 """Ending the server processes that tests start."""
 
 import subprocess
+import sys
+from typing import Any
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> int:
@@ -11,3 +13,14 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> int:
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()
+
+
+def flightdeck_process(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """`python -m flightdeck ARGS` started in the background, its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flightdeck", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
